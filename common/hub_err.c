@@ -1,0 +1,31 @@
+/* hub_err.c - formatting of the error buffer (see hub_err.h). */
+#include "hub_err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int hub_err_set(hub_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int hub_err_prefix(hub_err *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    char prefix[HUB_ERR_MAX], old[HUB_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return -1;
+}
