@@ -26,6 +26,13 @@ int hub_err_prefix(hub_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    old[sizeof old - 1] = '\0';
+    /* prefix + ": " + old, cut at the buffer's end */
+    size_t n = 0, cap = sizeof err->msg - 1;
+    const char *parts[] = { prefix, ": ", old };
+    for (size_t i = 0; i < 3; i++)
+        for (const char *c = parts[i]; *c && n < cap; c++)
+            err->msg[n++] = *c;
+    err->msg[n] = '\0';
     return -1;
 }
