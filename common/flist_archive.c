@@ -1,0 +1,425 @@
+/* flist_archive.c - the .flist container (FLIST-FORMAT.md §1) and atomic
+ * file publication.
+ *
+ * Reading: an .flist held in memory (gzip'd tar or plain tar) is read with
+ * libarchive; the member whose name is flistdb.sqlite3 (optionally below a
+ * directory, normally "./flistdb.sqlite3") is copied into memory, every other
+ * member is skipped. Nothing is ever written to disk, and the decompressed
+ * database is capped (decompression-bomb guard). The whole archive is read to
+ * its end so that truncation anywhere is reported.
+ *
+ * Writing: gzip(tar("./", "./flistdb.sqlite3")) with end-of-archive blocks.
+ * libarchive writes the GNU tar stream into a callback that deflates it with
+ * zlib (gzip header without name, mtime 0, OS Unix, like zflist). Member
+ * times are 0 so that the same database always packs to the same bytes. The
+ * result goes to a temporary ".tmp-XXXXXX" file in the destination directory
+ * that is fsync'ed and renamed over the destination.
+ */
+#include "flist.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define DB_MEMBER "flistdb.sqlite3"
+#define IO_BUF (64 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Fills err after a libarchive failure: truncation is named as such;
+ * `what` says what else went wrong ("not an flist: ..." when the data was
+ * never recognised). Returns -1. */
+static int archive_fail(struct archive *a, const char *what, hub_err *err)
+{
+    const char *m = archive_error_string(a);
+    if (!m)
+        return hub_err_set(err, "truncated or corrupt .flist: the gzip or tar data ends "
+                           "early or is damaged");
+    if (strcasestr(m, "truncated"))
+        return hub_err_set(err, "truncated .flist: %s", m);
+    return hub_err_set(err, "%s (%s)", what, m);
+}
+
+/* True when the member name is "flistdb.sqlite3" or ends in "/flistdb.sqlite3". */
+static int is_db_member(const char *name)
+{
+    size_t n = strlen(name), m = strlen(DB_MEMBER);
+    if (n < m || strcmp(name + n - m, DB_MEMBER) != 0)
+        return 0;
+    return n == m || name[n - m - 1] == '/';
+}
+
+/* Copies the current member's data into a new buffer of at most max_size
+ * bytes. Returns 0 or -1 (err set). */
+static int read_member(struct archive *a, struct archive_entry *e, size_t max_size,
+                       uint8_t **out, size_t *out_len, hub_err *err)
+{
+    size_t cap = 0, len = 0;
+    uint8_t *buf = NULL;
+
+    if (archive_entry_size_is_set(e)) {
+        int64_t sz = archive_entry_size(e);
+        if (sz < 0 || (uint64_t)sz > max_size)
+            return hub_err_set(err, "not an flist: " DB_MEMBER " is %lld bytes, more than "
+                               "the limit of %zu bytes", (long long)sz, max_size);
+        cap = (size_t)sz;
+    }
+    if (cap == 0)
+        cap = IO_BUF;
+    buf = malloc(cap);
+    if (!buf)
+        return hub_err_set(err, "out of memory reading " DB_MEMBER);
+
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max_size) {
+                /* Full at the limit: one more byte means too large. */
+                char probe;
+                la_ssize_t r = archive_read_data(a, &probe, 1);
+                if (r == 0)
+                    break;
+                free(buf);
+                if (r < 0)
+                    return archive_fail(a, "corrupt .flist", err);
+                return hub_err_set(err, "not an flist: " DB_MEMBER " is larger than the "
+                                   "limit of %zu bytes", max_size);
+            }
+            size_t ncap = cap > max_size / 2 ? max_size : cap * 2;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                return hub_err_set(err, "out of memory reading " DB_MEMBER);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        la_ssize_t r = archive_read_data(a, buf + len, cap - len);
+        if (r < 0) {
+            free(buf);
+            return archive_fail(a, "corrupt .flist", err);
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+int flist_archive_unpack(const void *data, size_t len, size_t max_size,
+                         uint8_t **db, size_t *db_len, hub_err *err)
+{
+    *db = NULL;
+    *db_len = 0;
+    struct archive *a = archive_read_new();
+    if (!a)
+        return hub_err_set(err, "out of memory (archive reader)");
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_none(a);
+    archive_read_support_format_tar(a);
+
+    uint8_t *found = NULL;
+    size_t found_len = 0;
+    int rc = -1;
+
+    if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+        archive_fail(a, "not an flist: not a readable gzip or tar archive", err);
+        goto out;
+    }
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN) {
+            archive_fail(a, "corrupt .flist", err);
+            goto out;
+        }
+        const char *name = archive_entry_pathname(e);
+        if (name && archive_entry_filetype(e) == AE_IFREG && is_db_member(name)) {
+            if (found) {
+                hub_err_set(err, "not an flist: the archive holds " DB_MEMBER " twice");
+                goto out;
+            }
+            if (read_member(a, e, max_size, &found, &found_len, err) < 0)
+                goto out;
+        } else if (archive_read_data_skip(a) < ARCHIVE_WARN) {
+            archive_fail(a, "corrupt .flist", err);
+            goto out;
+        }
+    }
+    if (!found) {
+        hub_err_set(err, "not an flist: the archive has no " DB_MEMBER);
+        goto out;
+    }
+    *db = found;
+    *db_len = found_len;
+    found = NULL;
+    rc = 0;
+out:
+    free(found);
+    archive_read_free(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Atomic files                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A file being written under a temporary name beside its destination. */
+typedef struct atomic_file {
+    int fd;
+    char tmp[PATH_MAX];
+    char dir[PATH_MAX];
+} atomic_file;
+
+/* Creates "<dir of path>/.tmp-XXXXXX" (mode 0644). Returns 0 or -1. */
+static int atomic_open(atomic_file *af, const char *path, hub_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    int n;
+    if (!slash)
+        n = snprintf(af->dir, sizeof af->dir, ".");
+    else if (slash == path)
+        n = snprintf(af->dir, sizeof af->dir, "/");
+    else
+        n = snprintf(af->dir, sizeof af->dir, "%.*s", (int)(slash - path), path);
+    if (n < 0 || (size_t)n >= sizeof af->dir)
+        return hub_err_set(err, "path too long: %s", path);
+    n = snprintf(af->tmp, sizeof af->tmp, "%s/.tmp-XXXXXX", af->dir);
+    if (n < 0 || (size_t)n >= sizeof af->tmp)
+        return hub_err_set(err, "path too long: %s", path);
+    af->fd = mkostemp(af->tmp, O_CLOEXEC);
+    if (af->fd < 0)
+        return hub_err_set(err, "cannot create a temporary file in %s: %s",
+                           af->dir, strerror(errno));
+    if (fchmod(af->fd, 0644) < 0) {
+        int e = errno;
+        close(af->fd);
+        unlink(af->tmp);
+        return hub_err_set(err, "chmod %s: %s", af->tmp, strerror(e));
+    }
+    return 0;
+}
+
+/* Removes the temporary file. */
+static void atomic_abort(atomic_file *af)
+{
+    if (af->fd >= 0)
+        close(af->fd);
+    af->fd = -1;
+    unlink(af->tmp);
+}
+
+/* Writes len bytes to the temporary file. Returns 0 or -1. */
+static int atomic_write(atomic_file *af, const void *data, size_t len, hub_err *err)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(af->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return hub_err_set(err, "write %s: %s", af->tmp, strerror(errno));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* fsync, close, rename over path, fsync the directory. On failure the
+ * temporary file is removed. Returns 0 or -1. */
+static int atomic_commit(atomic_file *af, const char *path, hub_err *err)
+{
+    if (fsync(af->fd) < 0) {
+        hub_err_set(err, "fsync %s: %s", af->tmp, strerror(errno));
+        atomic_abort(af);
+        return -1;
+    }
+    if (close(af->fd) < 0) {
+        af->fd = -1;
+        hub_err_set(err, "close %s: %s", af->tmp, strerror(errno));
+        atomic_abort(af);
+        return -1;
+    }
+    af->fd = -1;
+    if (rename(af->tmp, path) < 0) {
+        hub_err_set(err, "rename %s to %s: %s", af->tmp, path, strerror(errno));
+        atomic_abort(af);
+        return -1;
+    }
+    int dfd = open(af->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);  /* best effort: the file itself is already durable */
+        close(dfd);
+    }
+    return 0;
+}
+
+int hub_write_atomic(const char *path, const void *data, size_t len, hub_err *err)
+{
+    atomic_file af;
+    if (atomic_open(&af, path, err) < 0)
+        return -1;
+    if (atomic_write(&af, data, len, err) < 0) {
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, path, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+/* ------------------------------------------------------------------ */
+
+/* State of the gzip stream between libarchive and the temporary file. */
+typedef struct gz_sink {
+    z_stream zs;
+    atomic_file *af;
+    hub_err *err;
+    int failed;                /* err already holds the reason */
+    uint8_t out[IO_BUF];
+} gz_sink;
+
+/* Deflates in (may be empty) with `flush` and writes what comes out. */
+static int gz_feed(gz_sink *s, const void *in, size_t len, int flush)
+{
+    s->zs.next_in = (Bytef *)(uintptr_t)in;
+    s->zs.avail_in = (uInt)len;
+    for (;;) {
+        s->zs.next_out = s->out;
+        s->zs.avail_out = sizeof s->out;
+        int r = deflate(&s->zs, flush);
+        if (r == Z_STREAM_ERROR) {
+            s->failed = 1;
+            return hub_err_set(s->err, "gzip compression failed");
+        }
+        size_t have = sizeof s->out - s->zs.avail_out;
+        if (have && atomic_write(s->af, s->out, have, s->err) < 0) {
+            s->failed = 1;
+            return -1;
+        }
+        if (flush == Z_FINISH ? r == Z_STREAM_END : s->zs.avail_out != 0)
+            return 0;
+    }
+}
+
+/* libarchive write callback: the tar bytes go through gzip to the file. */
+static la_ssize_t gz_write_cb(struct archive *a, void *ud, const void *buf, size_t len)
+{
+    gz_sink *s = ud;
+    /* avail_in is 32 bits: feed large buffers in pieces */
+    const uint8_t *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        size_t n = left > (1u << 30) ? (1u << 30) : left;
+        if (gz_feed(s, p, n, Z_NO_FLUSH) < 0) {
+            archive_set_error(a, EIO, "%s", s->err ? s->err->msg : "write failed");
+            return -1;
+        }
+        p += n;
+        left -= n;
+    }
+    return (la_ssize_t)len;
+}
+
+/* Adds one member header (and data when db != NULL). Returns 0 or -1. */
+static int tar_member(struct archive *a, const char *name, int is_dir,
+                      const void *db, size_t db_len, gz_sink *s, hub_err *err)
+{
+    struct archive_entry *e = archive_entry_new();
+    if (!e)
+        return hub_err_set(err, "out of memory (archive entry)");
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, is_dir ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(e, is_dir ? 0755 : 0644);
+    archive_entry_set_size(e, is_dir ? 0 : (la_int64_t)db_len);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    archive_entry_set_uname(e, "root");
+    archive_entry_set_gname(e, "root");
+    archive_entry_set_mtime(e, 0, 0);
+    int rc = 0;
+    if (archive_write_header(a, e) != ARCHIVE_OK) {
+        rc = s->failed ? -1 : hub_err_set(err, "tar header %s: %s", name, archive_error_string(a));
+    } else if (!is_dir) {
+        const uint8_t *p = db;
+        size_t left = db_len;
+        while (left > 0) {
+            la_ssize_t w = archive_write_data(a, p, left);
+            if (w <= 0) {
+                rc = s->failed ? -1 : hub_err_set(err, "tar data: %s", archive_error_string(a));
+                break;
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    archive_entry_free(e);
+    return rc;
+}
+
+int flist_archive_pack(const void *db, size_t db_len, const char *path, hub_err *err)
+{
+    atomic_file af;
+    gz_sink *s = calloc(1, sizeof *s);
+    if (!s)
+        return hub_err_set(err, "out of memory (gzip stream)");
+    if (deflateInit2(&s->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(s);
+        return hub_err_set(err, "gzip initialisation failed");
+    }
+    if (atomic_open(&af, path, err) < 0) {
+        deflateEnd(&s->zs);
+        free(s);
+        return -1;
+    }
+    s->af = &af;
+    s->err = err;
+
+    int rc = -1;
+    struct archive *a = archive_write_new();
+    if (!a) {
+        hub_err_set(err, "out of memory (archive writer)");
+        goto out;
+    }
+    if (archive_write_set_format_gnutar(a) != ARCHIVE_OK ||
+        archive_write_open2(a, s, NULL, gz_write_cb, NULL, NULL) != ARCHIVE_OK) {
+        if (!s->failed)
+            hub_err_set(err, "tar writer: %s", archive_error_string(a));
+        goto out;
+    }
+    if (tar_member(a, "./", 1, NULL, 0, s, err) < 0 ||
+        tar_member(a, "./" DB_MEMBER, 0, db, db_len, s, err) < 0)
+        goto out;
+    /* close writes the two end-of-archive blocks and the block padding */
+    if (archive_write_close(a) != ARCHIVE_OK) {
+        if (!s->failed)
+            hub_err_set(err, "tar writer: %s", archive_error_string(a));
+        goto out;
+    }
+    if (gz_feed(s, NULL, 0, Z_FINISH) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (a)
+        archive_write_free(a);
+    deflateEnd(&s->zs);
+    free(s);
+    if (rc == 0)
+        return atomic_commit(&af, path, err);
+    atomic_abort(&af);
+    return -1;
+}
