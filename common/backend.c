@@ -1,0 +1,450 @@
+/* backend.c - the content backend client (backend.h): connection and login
+ * to 0-db or Redis, and the pipelined EXISTS / SET / GET of chunks.
+ *
+ * Pipelining: commands are appended to hiredis' output buffer in windows
+ * (at most PIPE_MAX_CMDS commands or about PIPE_MAX_BYTES of payload), then
+ * the window's replies are read; the first read flushes the buffer. Windows
+ * bound the memory held by hiredis and by the server's reply buffers, so
+ * batches of any size neither deadlock nor balloon.
+ *
+ * Writes to a closed socket would raise SIGPIPE, which kills a process that
+ * did not ignore it. Every exchange therefore runs with SIGPIPE blocked in
+ * the calling thread, and a SIGPIPE raised meanwhile is consumed before it
+ * is unblocked: the write fails with EPIPE and is reported as an error.
+ */
+#include "backend.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define PIPE_MAX_CMDS 512
+#define PIPE_MAX_BYTES (32u << 20)
+#define DEFAULT_TIMEOUT_MS 5000
+
+struct backend {
+    redisContext *c;
+    char name[300];  /* "backend host:port", the prefix of every message */
+    int broken;      /* an I/O or protocol error left the connection unusable */
+};
+
+/* --- SIGPIPE guard ------------------------------------------------------ */
+
+typedef struct pipe_guard {
+    sigset_t old;
+    int was_pending;
+} pipe_guard;
+
+static void pipe_guard_on(pipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void pipe_guard_off(pipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+        struct timespec zero = { 0, 0 };
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* --- replies ------------------------------------------------------------ */
+
+static void hex16(const uint8_t id[16], char out[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* Copies s[0..n) into out (size cap) for a message: printable ASCII as is,
+ * other bytes as \xNN, cut with "..." when too long. */
+static void printable(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + 8 >= cap) {
+            snprintf(out + o, cap - o, "...");
+            return;
+        }
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+    }
+    out[o] = '\0';
+}
+
+/* A short description of an unexpected reply, for messages. */
+static void describe_reply(const redisReply *r, char *out, size_t cap)
+{
+    char text[160];
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        printable(r->str, r->len, text, sizeof text);
+        snprintf(out, cap, "%s \"%s\"",
+                 r->type == REDIS_REPLY_STRING ? "string" :
+                 r->type == REDIS_REPLY_STATUS ? "status" : "error", text);
+        break;
+    case REDIS_REPLY_INTEGER:
+        snprintf(out, cap, "integer %lld", r->integer);
+        break;
+    case REDIS_REPLY_NIL:
+        snprintf(out, cap, "nil");
+        break;
+    case REDIS_REPLY_ARRAY:
+        snprintf(out, cap, "array of %zu", r->elements);
+        break;
+    default:
+        snprintf(out, cap, "reply type %d", r->type);
+        break;
+    }
+}
+
+static int reply_is_text(const redisReply *r, const char *text, size_t n)
+{
+    return (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+           r->len == n && memcmp(r->str, text, n) == 0;
+}
+
+/* Success: a status (or string) "OK". Errors carry the server's text. */
+int backend_check_ok_reply(const void *reply, const char *what, hub_err *err)
+{
+    const redisReply *r = reply;
+    char desc[200];
+
+    if (!r)
+        return hub_err_set(err, "%s: no reply", what);
+    if (reply_is_text(r, "OK", 2))
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        printable(r->str, r->len, desc, sizeof desc);
+        return hub_err_set(err, "%s: %s", what, desc);
+    }
+    describe_reply(r, desc, sizeof desc);
+    return hub_err_set(err, "%s: unexpected reply (%s)", what, desc);
+}
+
+/* Success: status "OK" (Redis), the key echoed back (0-db stored it), or
+ * nil (0-db: identical data already there). */
+int backend_check_set_reply(const void *reply, const uint8_t id[16], hub_err *err)
+{
+    const redisReply *r = reply;
+    char hex[33], desc[200];
+
+    hex16(id, hex);
+    if (!r)
+        return hub_err_set(err, "SET %s: no reply", hex);
+    if (r->type == REDIS_REPLY_NIL || reply_is_text(r, "OK", 2) ||
+        reply_is_text(r, (const char *)id, 16))
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        printable(r->str, r->len, desc, sizeof desc);
+        return hub_err_set(err, "SET %s: %s", hex, desc);
+    }
+    describe_reply(r, desc, sizeof desc);
+    return hub_err_set(err, "SET %s: invalid response (%s)", hex, desc);
+}
+
+/* --- connection --------------------------------------------------------- */
+
+/* hiredis' error text with a lower-case first letter ("Connection refused"
+ * -> "connection refused"), acronyms kept. An expired socket timeout shows
+ * up as EAGAIN's text; it is reported as a timeout. */
+static void context_error(const redisContext *c, char *out, size_t cap)
+{
+    const char *s = c->errstr[0] ? c->errstr : "unknown error";
+    if (c->err == REDIS_ERR_IO && (strcmp(s, strerror(EAGAIN)) == 0 ||
+                                   strcmp(s, strerror(ETIMEDOUT)) == 0))
+        s = "timed out";
+    snprintf(out, cap, "%s", s);
+    if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+        out[0] = (char)(out[0] - 'A' + 'a');
+}
+
+/* Fills err with "<name>: <what>: <connection error>" and marks b broken. */
+static int io_error(backend *b, const char *what, hub_err *err)
+{
+    char text[160];
+    context_error(b->c, text, sizeof text);
+    b->broken = 1;
+    return hub_err_set(err, "%s: %s: %s", b->name, what, text);
+}
+
+/* Runs one command (argc arguments) and checks for an OK reply. `what`
+ * names it in messages (never the secret arguments). */
+static int login_command(backend *b, int argc, const char **argv, const size_t *lens,
+                         const char *what, hub_err *err)
+{
+    pipe_guard g;
+    pipe_guard_on(&g);
+    redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
+    pipe_guard_off(&g);
+    if (!r)
+        return io_error(b, what, err);
+    int rc = backend_check_ok_reply(r, what, err);
+    freeReplyObject(r);
+    if (rc != 0)
+        return hub_err_prefix(err, "%s", b->name);
+    return 0;
+}
+
+/* AUTH and SELECT as ARCHITECTURE.md "Backends" says. */
+static int login(backend *b, const backend_url *url, hub_err *err)
+{
+    const char *secret = url->token[0] ? url->token :
+                         url->kind == BACKEND_REDIS ? url->password : "";
+    if (secret[0]) {
+        const char *argv[] = { "AUTH", secret };
+        size_t lens[] = { 4, strlen(secret) };
+        if (login_command(b, 2, argv, lens, "AUTH", err) != 0)
+            return -1;
+    }
+
+    const char *ns = url->namespace_;
+    if (!ns[0] || (url->kind == BACKEND_ZDB && strcmp(ns, "default") == 0))
+        return 0;
+    char what[160];
+    snprintf(what, sizeof what, "SELECT %s", ns);
+    const char *argv[] = { "SELECT", ns, url->password };
+    size_t lens[] = { 6, strlen(ns), strlen(url->password) };
+    int argc = (url->kind == BACKEND_ZDB && url->password[0]) ? 3 : 2;
+    return login_command(b, argc, argv, lens, what, err);
+}
+
+/* The timeout bounds the connection and also every later socket read or
+ * write (a server that stops answering fails the call with "timed out"). A
+ * 0-db password without a namespace (or with "default") is not sent: there
+ * is no SELECT then (ARCHITECTURE.md "Backends"). */
+backend *backend_connect(const backend_url *url, int timeout_ms, hub_err *err)
+{
+    if (timeout_ms <= 0)
+        timeout_ms = DEFAULT_TIMEOUT_MS;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+    backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        hub_err_set(err, "backend: out of memory");
+        return NULL;
+    }
+    int v6 = strchr(url->host, ':') != NULL;
+    snprintf(b->name, sizeof b->name, "backend %s%s%s:%d",
+             v6 ? "[" : "", url->host, v6 ? "]" : "", url->port);
+
+    b->c = redisConnectWithTimeout(url->host, url->port, tv);
+    if (!b->c) {
+        hub_err_set(err, "%s: out of memory", b->name);
+        free(b);
+        return NULL;
+    }
+    if (b->c->err) {
+        char text[160];
+        context_error(b->c, text, sizeof text);
+        hub_err_set(err, "%s: %s", b->name, text);
+        backend_close(b);
+        return NULL;
+    }
+    if (redisSetTimeout(b->c, tv) != REDIS_OK) {
+        io_error(b, "set timeout", err);
+        backend_close(b);
+        return NULL;
+    }
+    if (login(b, url, err) != 0) {
+        backend_close(b);
+        return NULL;
+    }
+    return b;
+}
+
+void backend_close(backend *b)
+{
+    if (!b)
+        return;
+    if (b->c)
+        redisFree(b->c);
+    free(b);
+}
+
+/* --- pipelined commands ------------------------------------------------- */
+
+static int usable(backend *b, hub_err *err)
+{
+    if (b->broken)
+        return hub_err_set(err, "%s: connection unusable after an earlier error", b->name);
+    return 0;
+}
+
+/* Appends `cmd <id> [value]` for ids[from..] until the window is full;
+ * returns the end index (exclusive), or (size_t)-1 on allocation failure. */
+static size_t append_window(backend *b, const char *cmd, const uint8_t (*ids)[16],
+                            const uint8_t *const *values, const size_t *lens,
+                            size_t from, size_t n)
+{
+    size_t bytes = 0, i;
+    for (i = from; i < n && i - from < PIPE_MAX_CMDS; i++) {
+        if (i > from && values && bytes + lens[i] > PIPE_MAX_BYTES)
+            break;
+        const char *argv[3] = { cmd, (const char *)ids[i], values ? (const char *)values[i] : NULL };
+        size_t alen[3] = { strlen(cmd), 16, values ? lens[i] : 0 };
+        if (redisAppendCommandArgv(b->c, values ? 3 : 2, argv, alen) != REDIS_OK)
+            return (size_t)-1;
+        bytes += 16 + (values ? lens[i] : 0);
+    }
+    return i;
+}
+
+int backend_exists(backend *b, const uint8_t (*ids)[16], size_t n,
+                   uint8_t *present, hub_err *err)
+{
+    if (usable(b, err) != 0)
+        return -1;
+    int rc = 0;
+    pipe_guard g;
+    pipe_guard_on(&g);
+    for (size_t from = 0; from < n && rc == 0;) {
+        size_t to = append_window(b, "EXISTS", ids, NULL, NULL, from, n);
+        if (to == (size_t)-1) {
+            b->broken = 1;
+            rc = hub_err_set(err, "%s: EXISTS: out of memory", b->name);
+            break;
+        }
+        for (size_t i = from; i < to; i++) {
+            redisReply *r = NULL;
+            if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
+                rc = io_error(b, "EXISTS", err);
+                break;
+            }
+            if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1)) {
+                present[i] = (uint8_t)r->integer;
+            } else if (rc == 0) {
+                char hex[33], desc[200];
+                hex16(ids[i], hex);
+                if (r->type == REDIS_REPLY_ERROR)
+                    printable(r->str, r->len, desc, sizeof desc);
+                else
+                    describe_reply(r, desc, sizeof desc);
+                rc = hub_err_set(err, "%s: EXISTS %s: %s%s", b->name, hex,
+                                 r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
+            }
+            freeReplyObject(r);
+        }
+        from = to;
+    }
+    pipe_guard_off(&g);
+    return rc;
+}
+
+int backend_set(backend *b, const uint8_t (*ids)[16],
+                const uint8_t *const *values, const size_t *lens, size_t n,
+                hub_err *err)
+{
+    if (usable(b, err) != 0)
+        return -1;
+    int rc = 0;
+    pipe_guard g;
+    pipe_guard_on(&g);
+    for (size_t from = 0; from < n && rc == 0;) {
+        size_t to = append_window(b, "SET", ids, values, lens, from, n);
+        if (to == (size_t)-1) {
+            b->broken = 1;
+            rc = hub_err_set(err, "%s: SET: out of memory", b->name);
+            break;
+        }
+        for (size_t i = from; i < to; i++) {
+            redisReply *r = NULL;
+            if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
+                rc = io_error(b, "SET", err);
+                break;
+            }
+            /* keep reading the window's replies after a refusal so the
+             * connection stays in step; report the first refused id */
+            if (rc == 0 && backend_check_set_reply(r, ids[i], err) != 0)
+                rc = hub_err_prefix(err, "%s", b->name);
+            freeReplyObject(r);
+        }
+        from = to;
+    }
+    pipe_guard_off(&g);
+    return rc;
+}
+
+int backend_get(backend *b, const uint8_t (*ids)[16], size_t n,
+                uint8_t **values, size_t *lens, hub_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        values[i] = NULL;
+        lens[i] = 0;
+    }
+    if (usable(b, err) != 0)
+        return -1;
+    int rc = 0;
+    pipe_guard g;
+    pipe_guard_on(&g);
+    for (size_t from = 0; from < n && rc == 0;) {
+        size_t to = append_window(b, "GET", ids, NULL, NULL, from, n);
+        if (to == (size_t)-1) {
+            b->broken = 1;
+            rc = hub_err_set(err, "%s: GET: out of memory", b->name);
+            break;
+        }
+        for (size_t i = from; i < to; i++) {
+            redisReply *r = NULL;
+            if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
+                rc = io_error(b, "GET", err);
+                break;
+            }
+            if (rc == 0 && r->type == REDIS_REPLY_STRING) {
+                values[i] = malloc(r->len ? r->len : 1);
+                if (!values[i]) {
+                    rc = hub_err_set(err, "%s: GET: out of memory (%zu bytes)", b->name, r->len);
+                } else {
+                    memcpy(values[i], r->str, r->len);
+                    lens[i] = r->len;
+                }
+            } else if (rc == 0 && r->type != REDIS_REPLY_NIL) {
+                char hex[33], desc[200];
+                hex16(ids[i], hex);
+                if (r->type == REDIS_REPLY_ERROR)
+                    printable(r->str, r->len, desc, sizeof desc);
+                else
+                    describe_reply(r, desc, sizeof desc);
+                rc = hub_err_set(err, "%s: GET %s: %s%s", b->name, hex,
+                                 r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
+            }
+            freeReplyObject(r);
+        }
+        from = to;
+    }
+    pipe_guard_off(&g);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            free(values[i]);
+            values[i] = NULL;
+            lens[i] = 0;
+        }
+    }
+    return rc;
+}
