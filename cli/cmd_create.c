@@ -131,7 +131,7 @@ int cmd_create(int argc, char **argv, const char *usage)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (o.json) {
         /* zflist putdir's shape, plus our upload counters */
-        json_t *v = json_pack("{sIsIsIsIsIsIsIsIsI}", "regular", (json_int_t)st.regular,
+        json_t *v = json_pack("{sIsIsIsIsIsIsIsIsIsI}", "regular", (json_int_t)st.regular,
                               "symlink", (json_int_t)st.symlink, "directory", (json_int_t)st.directory,
                               "special", (json_int_t)st.special, "failure", (json_int_t)0,
                               "fullsize", (json_int_t)st.fullsize, "chunks", (json_int_t)st.chunks,

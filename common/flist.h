@@ -126,6 +126,10 @@ typedef struct flist_writer_opts {
     flist_progress_fn progress;   /* may be NULL */
     void *progress_ud;
     uint64_t total_hint;          /* bytes expected, for progress (0 unknown) */
+    int keep_order;               /* 0: each directory sorted like zflist
+                                     putdir (subdirectories first, then the
+                                     rest, each by strcmp); 1: insertion
+                                     order (merge appends like zflist) */
 } flist_writer_opts;
 
 /* What a build did. The four counters and fullsize are those of zflist's

@@ -207,9 +207,10 @@ static int create_entry(get_state *st, int dirfd, const char *name,
             dev = makedev(maj, min);
             if (!st->as_root)
                 return 0;   /* devices need root; skipped like tar does */
-        } else if (ino->special == FLIST_SPECIAL_SOCKET) {
-            return 0;       /* a socket cannot be recreated on disk */
         }
+        /* Sockets become fifos: a socket node means nothing without its
+         * server, and zflist stores every special as a socket (Q2), fifos
+         * included, which are the common case. */
         if (mknodat(dirfd, name, kind | 0600, dev) != 0)
             return hub_err_set(st->err, "%s: mknod: %s", e->path, strerror(errno));
         apply_attrs(st, dirfd, name, e, -1);

@@ -52,7 +52,8 @@ def tree_files():
     out = {}
     with tarfile.open(data("tree.tar.gz")) as t:
         for m in t.getmembers():
-            p = "/" + m.name.lstrip("./") if m.name not in (".", "./") else "/"
+            name = m.name[2:] if m.name.startswith("./") else m.name
+            p = "/" + name.strip("/") if name not in (".", "./") else "/"
             out[p] = (m, t.extractfile(m).read() if m.isfile() else None)
     return out
 

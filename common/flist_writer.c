@@ -1,0 +1,1640 @@
+/* flist_writer.c - builds an flist from a stream of entries (the writer half
+ * of flist.h: flist_writer_new/add/meta/has_meta/finish/free).
+ *
+ * How a build runs:
+ *  - flist_writer_add puts each entry into an in-memory tree (one node per
+ *    name; missing parents are created root:root 0755 with time 0; a name
+ *    added twice is replaced, a directory over a directory only takes the
+ *    new attributes). Every distinct ACI goes into a table keyed by its
+ *    ACI key (FLIST-FORMAT.md §3.2).
+ *  - Regular file content is cut into FLIST_CHUNK_SIZE pieces, each read
+ *    into one of a fixed set of chunk buffers ("slots", 4*threads+8) and
+ *    encrypted by chunk_encrypt on the thread pool (inline with threads=1).
+ *    A collector thread (the calling thread with threads=1) takes finished
+ *    chunks in batches, stores their ids/keys in the file's block array,
+ *    asks the backend which of the new ones are missing (one pipelined
+ *    EXISTS round trip per batch) and sends only those (one pipelined SET
+ *    round trip), then frees the slots. The reader blocks while every slot
+ *    is in use, so memory stays bounded whatever the input size.
+ *  - Hard links share the block array (reference counted) of their target.
+ *  - flist_writer_finish waits for the chunks, sorts each directory like
+ *    zflist putdir (subdirectories first, then the rest, each by strcmp)
+ *    unless opts.keep_order, encodes every Dir and ACI into an in-memory
+ *    SQLite database (schema of §2.1, TEXT keys), serializes it and packs
+ *    it to the output atomically with flist_archive_pack.
+ *
+ * Root attributes: like zflist putdir, the root keeps root:root 0755 and
+ * time 0 whatever the source says; an entry with path "" is ignored.
+ *
+ * A failure (read error, backend error) is sticky: every later call
+ * returns the same message and nothing is published.
+ */
+#include "flist.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "flist_keys.h"
+#include "flist_schema.h"
+#include "pool.h"
+
+#define WRITER_MAX_DEPTH 4096          /* path components; the reader's limit */
+#define WRITER_MAX_THREADS 32
+#define WRITER_README_MAX (1024 * 1024)
+#define WRITER_INDEX_FROM 16           /* children count that gets a hash index */
+#define WRITER_MAX_KIDS 0x7fffffffu
+
+/* ------------------------------------------------------------------ */
+/* String hash index (positions into an array owned by the caller)      */
+/* ------------------------------------------------------------------ */
+
+/* Returns the key string of the element at position pos of ctx. */
+typedef const char *(*ix_key_fn)(const void *ctx, uint32_t pos);
+
+typedef struct strindex {
+    uint32_t *slots;   /* position + 1; 0 = empty */
+    size_t cap;        /* power of two, or 0 when not built */
+} strindex;
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Position of key, or -1. */
+static long ix_find(const strindex *ix, const char *key, ix_key_fn at, const void *ctx)
+{
+    if (ix->cap == 0)
+        return -1;
+    size_t mask = ix->cap - 1;
+    for (size_t i = str_hash(key) & mask;; i = (i + 1) & mask) {
+        uint32_t v = ix->slots[i];
+        if (v == 0)
+            return -1;
+        if (strcmp(at(ctx, v - 1), key) == 0)
+            return (long)(v - 1);
+    }
+}
+
+static void ix_place(strindex *ix, uint32_t pos, const char *key)
+{
+    size_t mask = ix->cap - 1;
+    size_t i = str_hash(key) & mask;
+    while (ix->slots[i] != 0)
+        i = (i + 1) & mask;
+    ix->slots[i] = pos + 1;
+}
+
+/* Adds element `pos` (the last of `count` elements); rebuilds the index
+ * from all count elements when it grows. Returns 0 or -1 (no memory). */
+static int ix_add(strindex *ix, uint32_t pos, size_t count, ix_key_fn at, const void *ctx)
+{
+    if (count * 2 > ix->cap) {
+        size_t cap = ix->cap ? ix->cap : 32;
+        while (count * 2 > cap)
+            cap *= 2;
+        uint32_t *slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return -1;
+        free(ix->slots);
+        ix->slots = slots;
+        ix->cap = cap;
+        for (size_t i = 0; i < count; i++)
+            ix_place(ix, (uint32_t)i, at(ctx, (uint32_t)i));
+        return 0;
+    }
+    ix_place(ix, pos, at(ctx, pos));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Set of chunk ids already handled by this build                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct idset {
+    uint8_t (*ids)[16];
+    uint8_t *used;
+    size_t cap, n;
+} idset;
+
+static size_t id_hash(const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h);   /* ids are hashes: any 8 bytes are uniform */
+    return (size_t)h;
+}
+
+/* Returns 1 when id was added, 0 when already present, -1 on no memory. */
+static int idset_add(idset *s, const uint8_t id[16])
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint8_t (*ids)[16] = malloc(cap * sizeof *ids);
+        uint8_t *used = calloc(cap, 1);
+        if (!ids || !used) {
+            free(ids);
+            free(used);
+            return -1;
+        }
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->used[i])
+                continue;
+            size_t j = id_hash(s->ids[i]) & (cap - 1);
+            while (used[j])
+                j = (j + 1) & (cap - 1);
+            memcpy(ids[j], s->ids[i], 16);
+            used[j] = 1;
+        }
+        free(s->ids);
+        free(s->used);
+        s->ids = ids;
+        s->used = used;
+        s->cap = cap;
+    }
+    size_t mask = s->cap - 1;
+    size_t i = id_hash(id) & mask;
+    for (; s->used[i]; i = (i + 1) & mask)
+        if (memcmp(s->ids[i], id, 16) == 0)
+            return 0;
+    memcpy(s->ids[i], id, 16);
+    s->used[i] = 1;
+    s->n++;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The tree                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Blocks of a regular file; shared by its hard links. */
+typedef struct wcontent {
+    flist_block *blocks;
+    size_t nblocks, cap;
+    atomic_uint refs;                /* nodes and slots holding it */
+} wcontent;
+
+typedef struct wnode wnode;
+struct wnode {
+    char *name;
+    wnode *parent;
+    flist_type type;
+    char aclkey[FLIST_ACLKEY_LEN + 1];
+    uint32_t mtime, ctime;
+    uint64_t size;
+    char *target;                    /* FLIST_LINK */
+    flist_special_type special;      /* FLIST_SPECIAL */
+    char special_data[24];
+    wcontent *content;               /* FLIST_FILE */
+    wnode **kids;                    /* FLIST_DIR: contents in order */
+    size_t nkids, capkids;
+    strindex index;                  /* by name, from WRITER_INDEX_FROM kids */
+};
+
+/* One distinct ACI. */
+typedef struct wacl {
+    char key[FLIST_ACLKEY_LEN + 1];
+    flist_acl acl;                   /* uname/gname malloc'ed */
+} wacl;
+
+typedef struct wmeta {
+    char *name, *value;
+} wmeta;
+
+/* ------------------------------------------------------------------ */
+/* Chunk slots                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum slot_state {
+    SLOT_FREE,      /* available */
+    SLOT_FILLING,   /* being read into by the calling thread */
+    SLOT_BUSY,      /* queued or encrypting */
+    SLOT_DONE,      /* encrypted, waiting to be collected */
+    SLOT_REAPING,   /* being uploaded by the calling thread */
+} slot_state;
+
+typedef struct wslot {
+    struct flist_writer *w;
+    slot_state state;
+    uint8_t *plain;
+    size_t plain_len;
+    uint8_t *cipher;
+    size_t cipher_len;
+    uint8_t id[16], key[16];
+    int failed;
+    wcontent *content;               /* destination (one reference held) */
+    size_t index;                    /* block index in content */
+} wslot;
+
+struct flist_writer {
+    int threads;                     /* 1 = inline */
+    int keep_order;
+    backend *be;
+    pool *pool;
+    flist_progress_fn progress;
+    void *progress_ud;
+    uint64_t total_hint;
+    uint64_t bytes_done;             /* content bytes reaped, under mu */
+    uint64_t bytes_reported;         /* last value given to progress */
+
+    wnode *root;
+    wnode **all;                     /* every node ever made, for freeing */
+    size_t nall, capall;
+
+    wacl *acls;
+    size_t nacls, capacls;
+    strindex acl_index;
+    char root_aclkey[FLIST_ACLKEY_LEN + 1];
+
+    wmeta *meta;
+    size_t nmeta, capmeta;
+
+    idset seen;                      /* chunk ids handled (uploaded or known) */
+    flist_stats counters;            /* chunks_uploaded, bytes_uploaded */
+
+    wslot *slots;
+    size_t nslots, reap_batch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t nbusy, ndone, nreaping;   /* slots in those states, under mu */
+    pthread_t collector;
+    int has_collector, stop;
+    wslot **batch;                   /* nslots each: the batch being reaped */
+    uint8_t (*batch_ids)[16];
+    const uint8_t **batch_vals;
+    size_t *batch_lens;
+    uint8_t *batch_present;
+
+    uint8_t *readme[2];              /* content of /.README.md, /.README */
+    size_t readme_len[2];
+
+    int failed, finished;
+    hub_err fail;                    /* the sticky failure */
+};
+
+static const char *const README_NAMES[2] = { ".README.md", ".README" };
+
+/* Records err as the writer's sticky failure. Returns -1. */
+static int writer_fail(flist_writer *w, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->failed) {
+        w->failed = 1;
+        w->fail = *err;
+    }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return -1;
+}
+
+/* 0 when the writer can take more work, else -1 with the reason. */
+static int writer_usable(flist_writer *w, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    int failed = w->failed;
+    if (failed)
+        *err = w->fail;
+    pthread_mutex_unlock(&w->mu);
+    if (failed)
+        return -1;
+    if (w->finished)
+        return hub_err_set(err, "flist writer: already finished");
+    return 0;
+}
+
+/* ---- content ---- */
+
+static wcontent *content_new(void)
+{
+    wcontent *c = calloc(1, sizeof *c);
+    if (c)
+        atomic_init(&c->refs, 1);
+    return c;
+}
+
+static void content_unref(wcontent *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+        free(c->blocks);
+        free(c);
+    }
+}
+
+/* Makes room for n blocks. Returns 0 or -1. */
+static int content_reserve(wcontent *c, size_t n)
+{
+    if (n <= c->cap)
+        return 0;
+    size_t cap = c->cap ? c->cap : 4;
+    while (cap < n) {
+        if (cap > SIZE_MAX / 2 / sizeof(flist_block))
+            return -1;
+        cap *= 2;
+    }
+    flist_block *b = realloc(c->blocks, cap * sizeof *b);
+    if (!b)
+        return -1;
+    c->blocks = b;
+    c->cap = cap;
+    return 0;
+}
+
+/* ---- nodes ---- */
+
+static const char *kid_name_at(const void *ctx, uint32_t pos)
+{
+    return ((const wnode *)ctx)->kids[pos]->name;
+}
+
+static const char *acl_key_at(const void *ctx, uint32_t pos)
+{
+    return ((const flist_writer *)ctx)->acls[pos].key;
+}
+
+/* New node named name[0..len), registered for freeing. NULL on no memory. */
+static wnode *node_new(flist_writer *w, const char *name, size_t len, flist_type type)
+{
+    if (w->nall == w->capall) {
+        size_t cap = w->capall ? w->capall * 2 : 256;
+        wnode **all = realloc(w->all, cap * sizeof *all);
+        if (!all)
+            return NULL;
+        w->all = all;
+        w->capall = cap;
+    }
+    wnode *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->name = strndup(name, len);
+    if (!n->name) {
+        free(n);
+        return NULL;
+    }
+    n->type = type;
+    w->all[w->nall++] = n;
+    return n;
+}
+
+static void node_free(wnode *n)
+{
+    free(n->name);
+    free(n->target);
+    free(n->kids);
+    free(n->index.slots);
+    content_unref(n->content);
+    free(n);
+}
+
+/* Position of the child named name in directory d, or -1. */
+static long dir_find(const wnode *d, const char *name)
+{
+    if (d->index.cap)
+        return ix_find(&d->index, name, kid_name_at, d);
+    for (size_t i = 0; i < d->nkids; i++)
+        if (strcmp(d->kids[i]->name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Appends kid to directory d. Returns 0 or -1 with err. */
+static int dir_append(wnode *d, wnode *kid, hub_err *err)
+{
+    if (d->nkids == d->capkids) {
+        if (d->capkids >= WRITER_MAX_KIDS)
+            return hub_err_set(err, "directory '%s': too many entries", d->name);
+        size_t cap = d->capkids ? d->capkids * 2 : 4;
+        wnode **kids = realloc(d->kids, cap * sizeof *kids);
+        if (!kids)
+            return hub_err_set(err, "out of memory");
+        d->kids = kids;
+        d->capkids = cap;
+    }
+    d->kids[d->nkids++] = kid;
+    kid->parent = d;
+    if (d->index.cap || d->nkids >= WRITER_INDEX_FROM) {
+        if (ix_add(&d->index, (uint32_t)(d->nkids - 1), d->nkids, kid_name_at, d))
+            return hub_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+/* Puts kid at position pos of d in place of the entry of the same name (the
+ * index stays valid: same name, same slot). The old node stays allocated
+ * (in w->all) but its file content is released now. */
+static void dir_replace(wnode *d, size_t pos, wnode *kid)
+{
+    wnode *old = d->kids[pos];
+    content_unref(old->content);
+    old->content = NULL;
+    old->parent = NULL;
+    d->kids[pos] = kid;
+    kid->parent = d;
+}
+
+/* ---- ACIs ---- */
+
+/* Interns the ACI of an entry and writes its key into out. Empty or NULL
+ * names become the decimal id. Returns 0 or -1 with err. */
+static int acl_intern(flist_writer *w, const char *uname, const char *gname,
+                      uint32_t mode, int64_t uid, int64_t gid,
+                      char out[FLIST_ACLKEY_LEN + 1], hub_err *err)
+{
+    char ubuf[24], gbuf[24];
+    if (!uname || !*uname) {
+        snprintf(ubuf, sizeof ubuf, "%" PRId64, uid);
+        uname = ubuf;
+    }
+    if (!gname || !*gname) {
+        snprintf(gbuf, sizeof gbuf, "%" PRId64, gid);
+        gname = gbuf;
+    }
+    flist_acl a = {
+        .uname = (char *)uname, .gname = (char *)gname,
+        .mode = (uint16_t)(mode & 07777), .id = 0, .uid = uid, .gid = gid,
+    };
+    flist_acl_key(&a, out);
+    if (ix_find(&w->acl_index, out, acl_key_at, w) >= 0)
+        return 0;
+
+    if (w->nacls == w->capacls) {
+        if (w->capacls >= WRITER_MAX_KIDS)
+            return hub_err_set(err, "too many distinct owners and modes");
+        size_t cap = w->capacls ? w->capacls * 2 : 8;
+        wacl *acls = realloc(w->acls, cap * sizeof *acls);
+        if (!acls)
+            return hub_err_set(err, "out of memory");
+        w->acls = acls;
+        w->capacls = cap;
+    }
+    wacl *n = &w->acls[w->nacls];
+    memcpy(n->key, out, sizeof n->key);
+    n->acl = a;
+    n->acl.uname = strdup(uname);
+    n->acl.gname = strdup(gname);
+    if (!n->acl.uname || !n->acl.gname) {
+        free(n->acl.uname);
+        free(n->acl.gname);
+        return hub_err_set(err, "out of memory");
+    }
+    w->nacls++;
+    if (ix_add(&w->acl_index, (uint32_t)(w->nacls - 1), w->nacls, acl_key_at, w))
+        return hub_err_set(err, "out of memory");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Chunk pipeline                                                       */
+/* ------------------------------------------------------------------ */
+/*
+ * Who does what:
+ *  - the calling thread reads content into FREE slots and submits them;
+ *  - pool threads encrypt (BUSY -> DONE);
+ *  - the collector ("reaper") stores each DONE chunk's id/key in its file's
+ *    block array and uploads the batch (DONE -> REAPING -> FREE). With
+ *    threads > 1 the collector is a thread of its own, so reading,
+ *    encrypting and uploading overlap; with threads == 1 the calling thread
+ *    reaps when it runs out of slots.
+ * Everything shared (slot states and counters, block arrays, the id set,
+ * the failure) is guarded by w->mu; the batch arrays and the backend belong
+ * to the single reaper.
+ */
+
+/* Pool task (or inline call): encrypts one slot. */
+static void slot_run(void *arg)
+{
+    wslot *s = arg;
+    int rc = chunk_encrypt(s->plain, s->plain_len, s->cipher, &s->cipher_len, s->id, s->key);
+    flist_writer *w = s->w;
+    pthread_mutex_lock(&w->mu);
+    s->failed = rc != 0;
+    s->state = SLOT_DONE;
+    w->nbusy--;
+    w->ndone++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Collects every finished slot: stores the blocks, uploads the chunks the
+ * backend does not have (one pipelined EXISTS, then one pipelined SET of
+ * the missing ones), frees the slots. Returns 0 or -1 with err. */
+static int reap(flist_writer *w, hub_err *err)
+{
+    int rc = 0;
+    size_t n = 0, nnew = 0;
+    uint64_t plain_bytes = 0;
+
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->nslots; i++) {
+        wslot *s = &w->slots[i];
+        if (s->state != SLOT_DONE)
+            continue;
+        s->state = SLOT_REAPING;
+        w->batch[n++] = s;
+        if (rc != 0)
+            continue;
+        if (s->failed) {
+            rc = hub_err_set(err, "chunk encryption failed");
+            continue;
+        }
+        flist_block *b = &s->content->blocks[s->index];
+        memcpy(b->id, s->id, 16);
+        memcpy(b->key, s->key, 16);
+        plain_bytes += s->plain_len;
+        int added = idset_add(&w->seen, s->id);
+        if (added < 0) {
+            rc = hub_err_set(err, "out of memory");
+        } else if (added) {
+            memcpy(w->batch_ids[nnew], s->id, 16);
+            w->batch_vals[nnew] = s->cipher;
+            w->batch_lens[nnew] = s->cipher_len;
+            nnew++;
+        }
+    }
+    w->ndone -= n;
+    w->nreaping += n;
+    pthread_mutex_unlock(&w->mu);
+
+    size_t nmiss = 0;
+    uint64_t bytes = 0;
+    if (rc == 0 && w->be && nnew > 0) {
+        if (backend_exists(w->be, (const uint8_t (*)[16])w->batch_ids, nnew,
+                           w->batch_present, err) != 0) {
+            rc = -1;
+        } else {
+            for (size_t i = 0; i < nnew; i++) {
+                if (w->batch_present[i])
+                    continue;
+                if (nmiss != i) {
+                    memcpy(w->batch_ids[nmiss], w->batch_ids[i], 16);
+                    w->batch_vals[nmiss] = w->batch_vals[i];
+                    w->batch_lens[nmiss] = w->batch_lens[i];
+                }
+                bytes += w->batch_lens[nmiss];
+                nmiss++;
+            }
+            if (nmiss > 0 &&
+                backend_set(w->be, (const uint8_t (*)[16])w->batch_ids, w->batch_vals,
+                            w->batch_lens, nmiss, err) != 0)
+                rc = -1;
+        }
+    }
+
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        content_unref(w->batch[i]->content);
+        w->batch[i]->content = NULL;
+        w->batch[i]->state = SLOT_FREE;
+    }
+    w->nreaping -= n;
+    if (rc == 0) {
+        w->counters.chunks_uploaded += nmiss;
+        w->counters.bytes_uploaded += bytes;
+        w->bytes_done += plain_bytes;
+    } else if (!w->failed) {
+        w->failed = 1;
+        w->fail = *err;
+    }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* The collector thread (threads > 1): reaps in batches of reap_batch, or
+ * whatever is done when nothing else is being encrypted. */
+static void *collector_main(void *arg)
+{
+    flist_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !w->failed &&
+               !(w->ndone >= w->reap_batch || (w->ndone > 0 && w->nbusy == 0)))
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop || w->failed)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        hub_err err;
+        reap(w, &err);   /* a failure is recorded in w and ends the loop */
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Tells the progress callback (on the calling thread) how far the chunks
+ * got. */
+static void report_progress(flist_writer *w)
+{
+    if (!w->progress)
+        return;
+    pthread_mutex_lock(&w->mu);
+    uint64_t done = w->bytes_done;
+    pthread_mutex_unlock(&w->mu);
+    if (done != w->bytes_reported) {
+        w->bytes_reported = done;
+        w->progress(w->progress_ud, done, w->total_hint);
+    }
+}
+
+/* Returns a slot to fill (state SLOT_FILLING). Waits while none is free;
+ * without a collector thread, reaps a batch itself. Returns 0 or -1 with
+ * err (the writer's failure). */
+static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
+{
+    report_progress(w);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (w->failed) {
+            *err = w->fail;
+            pthread_mutex_unlock(&w->mu);
+            return -1;
+        }
+        for (size_t i = 0; i < w->nslots; i++) {
+            if (w->slots[i].state == SLOT_FREE) {
+                w->slots[i].state = SLOT_FILLING;
+                pthread_mutex_unlock(&w->mu);
+                *out = &w->slots[i];
+                return 0;
+            }
+        }
+        if (!w->has_collector && w->ndone > 0 &&
+            (w->ndone >= w->reap_batch || w->nbusy == 0)) {
+            pthread_mutex_unlock(&w->mu);
+            if (reap(w, err) != 0)
+                return -1;
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        pthread_cond_wait(&w->cv, &w->mu);
+    }
+}
+
+static void slot_release(flist_writer *w, wslot *s)
+{
+    pthread_mutex_lock(&w->mu);
+    s->state = SLOT_FREE;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Hands a filled slot to the pool (or encrypts it now). Returns 0 or -1. */
+static int slot_submit(flist_writer *w, wslot *s, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    s->state = SLOT_BUSY;
+    w->nbusy++;
+    pthread_mutex_unlock(&w->mu);
+    if (!w->pool) {
+        slot_run(s);
+        return 0;
+    }
+    if (pool_submit(w->pool, slot_run, s) != 0) {
+        pthread_mutex_lock(&w->mu);
+        s->state = SLOT_FREE;
+        w->nbusy--;
+        pthread_mutex_unlock(&w->mu);
+        hub_err_set(err, "chunk thread pool stopped");
+        return writer_fail(w, err);
+    }
+    return 0;
+}
+
+/* Waits until every chunk in flight is encrypted, stored in its file and
+ * uploaded. Returns 0 or -1 with err. */
+static int drain(flist_writer *w, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (w->failed) {
+            *err = w->fail;
+            pthread_mutex_unlock(&w->mu);
+            return -1;
+        }
+        if (w->nbusy == 0 && w->ndone == 0 && w->nreaping == 0)
+            break;
+        if (!w->has_collector && w->nbusy == 0) {
+            pthread_mutex_unlock(&w->mu);
+            if (reap(w, err) != 0)
+                return -1;
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        pthread_cond_wait(&w->cv, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    report_progress(w);
+    return 0;
+}
+
+/* Reads exactly e->size bytes of content through e->read and queues its
+ * chunks into c. When capture is not NULL the content is also copied there
+ * (room for e->size bytes). Returns 0 or -1 with err (writer failed). */
+static int feed_content(flist_writer *w, const flist_src_entry *e, wcontent *c,
+                        uint8_t *capture, hub_err *err)
+{
+    uint64_t done = 0;
+    size_t index = 0;
+    while (done < e->size) {
+        uint64_t left = e->size - done;
+        size_t want = left < FLIST_CHUNK_SIZE ? (size_t)left : FLIST_CHUNK_SIZE;
+        wslot *s;
+        if (slot_acquire(w, &s, err) != 0)
+            return -1;
+        size_t got = 0;
+        while (got < want) {
+            long r = e->read(e->read_ctx, s->plain + got, want - got);
+            if (r < 0 || (size_t)r > want - got) {
+                slot_release(w, s);
+                hub_err_set(err, "entry '%s': cannot read its content", e->path);
+                return writer_fail(w, err);
+            }
+            if (r == 0) {
+                slot_release(w, s);
+                hub_err_set(err, "entry '%s': content ends after %" PRIu64 " of %" PRIu64
+                            " bytes", e->path, done + got, e->size);
+                return writer_fail(w, err);
+            }
+            got += (size_t)r;
+        }
+        pthread_mutex_lock(&w->mu);   /* the collector writes into c->blocks */
+        int grown = content_reserve(c, index + 1);
+        pthread_mutex_unlock(&w->mu);
+        if (grown != 0) {
+            slot_release(w, s);
+            hub_err_set(err, "out of memory");
+            return writer_fail(w, err);
+        }
+        if (capture)
+            memcpy(capture + done, s->plain, want);
+        c->nblocks = index + 1;       /* filled in when the chunk is reaped */
+        atomic_fetch_add(&c->refs, 1);
+        s->content = c;
+        s->index = index;
+        s->plain_len = want;
+        if (slot_submit(w, s, err) != 0)
+            return -1;
+        done += want;
+        index++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: new / free                                                   */
+/* ------------------------------------------------------------------ */
+
+flist_writer *flist_writer_new(const flist_writer_opts *opts, hub_err *err)
+{
+    hub_err local;
+    if (!err)
+        err = &local;
+    static const flist_writer_opts defaults;
+    if (!opts)
+        opts = &defaults;
+    if (opts->threads < 0) {
+        hub_err_set(err, "flist writer: invalid thread count %d", opts->threads);
+        return NULL;
+    }
+
+    flist_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        hub_err_set(err, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->threads = opts->threads ? opts->threads : pool_cpu_count();
+    if (w->threads > WRITER_MAX_THREADS)
+        w->threads = WRITER_MAX_THREADS;
+    w->keep_order = opts->keep_order;
+    w->progress = opts->progress;
+    w->progress_ud = opts->progress_ud;
+    w->total_hint = opts->total_hint;
+
+    /* enough chunks in flight to keep every thread busy while the caller
+     * reads and the collector uploads; each slot holds ~1.1 MiB (18 MiB
+     * with 2 threads); uploads go in batches of half of them */
+    w->nslots = 4 * (size_t)w->threads + 8;
+    w->reap_batch = w->nslots / 2;
+    w->slots = calloc(w->nslots, sizeof *w->slots);
+    w->batch = calloc(w->nslots, sizeof *w->batch);
+    w->batch_ids = calloc(w->nslots, sizeof *w->batch_ids);
+    w->batch_vals = calloc(w->nslots, sizeof *w->batch_vals);
+    w->batch_lens = calloc(w->nslots, sizeof *w->batch_lens);
+    w->batch_present = calloc(w->nslots, 1);
+    if (!w->slots || !w->batch || !w->batch_ids || !w->batch_vals || !w->batch_lens ||
+        !w->batch_present)
+        goto nomem;
+    for (size_t i = 0; i < w->nslots; i++) {
+        w->slots[i].w = w;
+        w->slots[i].plain = malloc(FLIST_CHUNK_SIZE);
+        w->slots[i].cipher = malloc(chunk_cipher_bound(FLIST_CHUNK_SIZE));
+        if (!w->slots[i].plain || !w->slots[i].cipher)
+            goto nomem;
+    }
+
+    /* the root: root:root 0755, time 0 (zflist init) */
+    w->root = node_new(w, "", 0, FLIST_DIR);
+    if (!w->root)
+        goto nomem;
+    w->root->size = FLIST_DIR_SIZE;
+    if (acl_intern(w, "root", "root", 0755, 0, 0, w->root_aclkey, err) != 0)
+        goto fail;
+    memcpy(w->root->aclkey, w->root_aclkey, sizeof w->root_aclkey);
+
+    if (opts->backend) {
+        w->be = backend_connect(opts->backend, 0, err);
+        if (!w->be)
+            goto fail;
+    }
+    if (w->threads > 1) {
+        w->pool = pool_create(w->threads, (int)w->nslots);
+        if (!w->pool) {
+            hub_err_set(err, "flist writer: cannot start %d chunk threads", w->threads);
+            goto fail;
+        }
+        if (pthread_create(&w->collector, NULL, collector_main, w) != 0) {
+            hub_err_set(err, "flist writer: cannot start the upload thread");
+            goto fail;
+        }
+        w->has_collector = 1;
+    }
+    return w;
+
+nomem:
+    hub_err_set(err, "out of memory");
+fail:
+    flist_writer_free(w);
+    return NULL;
+}
+
+void flist_writer_free(flist_writer *w)
+{
+    if (!w)
+        return;
+    if (w->has_collector) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->collector, NULL);
+    }
+    pool_destroy(w->pool);   /* waits for the chunks still queued */
+    backend_close(w->be);
+    if (w->slots) {
+        for (size_t i = 0; i < w->nslots; i++) {
+            free(w->slots[i].plain);
+            free(w->slots[i].cipher);
+            content_unref(w->slots[i].content);
+        }
+    }
+    free(w->slots);
+    free(w->batch);
+    free(w->batch_ids);
+    free(w->batch_vals);
+    free(w->batch_lens);
+    free(w->batch_present);
+    for (size_t i = 0; i < w->nall; i++)
+        node_free(w->all[i]);
+    free(w->all);
+    for (size_t i = 0; i < w->nacls; i++) {
+        free(w->acls[i].acl.uname);
+        free(w->acls[i].acl.gname);
+    }
+    free(w->acls);
+    free(w->acl_index.slots);
+    for (size_t i = 0; i < w->nmeta; i++) {
+        free(w->meta[i].name);
+        free(w->meta[i].value);
+    }
+    free(w->meta);
+    free(w->seen.ids);
+    free(w->seen.used);
+    free(w->readme[0]);
+    free(w->readme[1]);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: add                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Checks that path is in cleaned form and not too deep. */
+static int path_check(const char *path, hub_err *err)
+{
+    size_t depth = 0;
+    const char *p = path;
+    if (*p == '\0')
+        return 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return hub_err_set(err, "entry '%s': path is not in clean form", path);
+        if (++depth > WRITER_MAX_DEPTH)
+            return hub_err_set(err, "entry '%s': deeper than %d levels", path,
+                               WRITER_MAX_DEPTH);
+        if (!slash)
+            return 0;
+        p = slash + 1;
+    }
+}
+
+/* The node at a cleaned path, or NULL when missing (no creation). */
+static wnode *tree_lookup(flist_writer *w, const char *path)
+{
+    wnode *n = w->root;
+    const char *p = path;
+    char name[256];
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (n->type != FLIST_DIR)
+            return NULL;
+        long pos;
+        if (len < sizeof name) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            pos = dir_find(n, name);
+        } else {
+            char *big = strndup(p, len);
+            if (!big)
+                return NULL;
+            pos = dir_find(n, big);
+            free(big);
+        }
+        if (pos < 0)
+            return NULL;
+        n = n->kids[pos];
+        p = slash ? slash + 1 : p + len;
+    }
+    return n;
+}
+
+/* A directory made for a missing parent: root:root 0755, time 0. */
+static wnode *implicit_dir(flist_writer *w, const char *name, hub_err *err)
+{
+    wnode *d = node_new(w, name, strlen(name), FLIST_DIR);
+    if (!d) {
+        hub_err_set(err, "out of memory");
+        return NULL;
+    }
+    d->size = FLIST_DIR_SIZE;
+    memcpy(d->aclkey, w->root_aclkey, sizeof d->aclkey);
+    return d;
+}
+
+/* Walks (and creates) the parent directories of the components of `comps`
+ * (a modifiable copy of the path); returns the parent directory and points
+ * *last at the final component. NULL with err on failure. */
+static wnode *tree_parent(flist_writer *w, char *comps, char **last, hub_err *err)
+{
+    wnode *d = w->root;
+    char *p = comps;
+    char *slash;
+    while ((slash = strchr(p, '/')) != NULL) {
+        *slash = '\0';
+        long pos = dir_find(d, p);
+        if (pos >= 0 && d->kids[pos]->type == FLIST_DIR) {
+            d = d->kids[pos];
+        } else {
+            /* missing, or a non-directory: becomes a directory (like tar
+             * extraction replacing a file by a directory) */
+            wnode *nd = implicit_dir(w, p, err);
+            if (!nd)
+                return NULL;
+            if (pos >= 0)
+                dir_replace(d, (size_t)pos, nd);
+            else if (dir_append(d, nd, err) != 0)
+                return NULL;
+            d = nd;
+        }
+        p = slash + 1;
+    }
+    *last = p;
+    return d;
+}
+
+/* Fills a new FLIST_FILE node's content: hard link, given blocks, or read. */
+static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err *err)
+{
+    if (e->hardlink) {
+        wnode *t = tree_lookup(w, e->hardlink);
+        if (!t)
+            return hub_err_set(err, "entry '%s': hard link target '%s' does not exist",
+                               e->path, e->hardlink);
+        if (t->type != FLIST_FILE || !t->content)
+            return hub_err_set(err, "entry '%s': hard link target '%s' is not a regular file",
+                               e->path, e->hardlink);
+        n->content = t->content;
+        atomic_fetch_add(&n->content->refs, 1);
+        n->size = t->size;
+        return 0;
+    }
+
+    n->content = content_new();
+    if (!n->content)
+        return hub_err_set(err, "out of memory");
+    n->size = e->size;
+
+    if (!e->read) {
+        /* chunks already stored (merge, OCI): copy them */
+        if (e->nblocks > 0) {
+            if (!e->blocks)
+                return hub_err_set(err, "entry '%s': no blocks given", e->path);
+            if (content_reserve(n->content, e->nblocks) != 0)
+                return hub_err_set(err, "out of memory");
+            memcpy(n->content->blocks, e->blocks, e->nblocks * sizeof *e->blocks);
+            n->content->nblocks = e->nblocks;
+            int rc = 0;
+            pthread_mutex_lock(&w->mu);
+            for (size_t i = 0; i < e->nblocks && rc == 0; i++)
+                if (idset_add(&w->seen, e->blocks[i].id) < 0)
+                    rc = hub_err_set(err, "out of memory");
+            pthread_mutex_unlock(&w->mu);
+            if (rc != 0)
+                return -1;
+        }
+        return 0;
+    }
+
+    /* a root-level readme is captured while its chunks go by */
+    uint8_t *capture = NULL;
+    int which = -1;
+    for (int i = 0; i < 2; i++)
+        if (strcmp(e->path, README_NAMES[i]) == 0)
+            which = i;
+    if (which >= 0 && e->size <= WRITER_README_MAX) {
+        capture = malloc(e->size ? (size_t)e->size : 1);
+        if (!capture)
+            return hub_err_set(err, "out of memory");
+    }
+    if (feed_content(w, e, n->content, capture, err) != 0) {
+        free(capture);
+        return -1;
+    }
+    if (capture) {
+        free(w->readme[which]);
+        w->readme[which] = capture;
+        w->readme_len[which] = (size_t)e->size;
+    }
+    return 0;
+}
+
+int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
+{
+    hub_err local;
+    if (!err)
+        err = &local;
+    if (!w || !e || !e->path)
+        return hub_err_set(err, "flist_writer_add: invalid arguments");
+    if (writer_usable(w, err) != 0)
+        return -1;
+    if (e->type < FLIST_DIR || e->type > FLIST_SPECIAL)
+        return hub_err_set(err, "entry '%s': unknown type %d", e->path, (int)e->type);
+    if (path_check(e->path, err) != 0)
+        return -1;
+    if (e->path[0] == '\0')
+        return 0;   /* the root keeps root:root 0755, time 0 (zflist putdir) */
+
+    /* a new entry at a readme path replaces what was captured there */
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(e->path, README_NAMES[i]) == 0) {
+            free(w->readme[i]);
+            w->readme[i] = NULL;
+        }
+    }
+
+    char aclkey[FLIST_ACLKEY_LEN + 1];
+    if (acl_intern(w, e->uname, e->gname, e->mode, e->uid, e->gid, aclkey, err) != 0)
+        return writer_fail(w, err);
+    uint32_t ctime = e->ctime ? e->ctime : e->mtime;
+
+    char *comps = strdup(e->path);
+    if (!comps) {
+        hub_err_set(err, "out of memory");
+        return writer_fail(w, err);
+    }
+    char *name;
+    wnode *dir = tree_parent(w, comps, &name, err);
+    if (!dir) {
+        free(comps);
+        return writer_fail(w, err);
+    }
+    long pos = dir_find(dir, name);
+
+    if (e->type == FLIST_DIR && pos >= 0 && dir->kids[pos]->type == FLIST_DIR) {
+        /* directory over directory: new attributes, same contents */
+        wnode *d = dir->kids[pos];
+        memcpy(d->aclkey, aclkey, sizeof d->aclkey);
+        d->mtime = e->mtime;
+        d->ctime = ctime;
+        free(comps);
+        return 0;
+    }
+
+    wnode *n = node_new(w, name, strlen(name), e->type);
+    free(comps);
+    if (!n) {
+        hub_err_set(err, "out of memory");
+        return writer_fail(w, err);
+    }
+    memcpy(n->aclkey, aclkey, sizeof n->aclkey);
+    n->mtime = e->mtime;
+    n->ctime = ctime;
+
+    int rc = 0;
+    switch (e->type) {
+    case FLIST_DIR:
+        n->size = FLIST_DIR_SIZE;
+        break;
+    case FLIST_LINK:
+        if (!e->link_target) {
+            rc = hub_err_set(err, "entry '%s': symlink without a target", e->path);
+            break;
+        }
+        n->target = strdup(e->link_target);
+        if (!n->target)
+            rc = hub_err_set(err, "out of memory");
+        n->size = strlen(e->link_target);
+        break;
+    case FLIST_SPECIAL:
+        if (e->special < FLIST_SPECIAL_SOCKET || e->special > FLIST_SPECIAL_UNKNOWN) {
+            rc = hub_err_set(err, "entry '%s': unknown special type %d", e->path,
+                             (int)e->special);
+            break;
+        }
+        n->special = e->special;
+        if (e->special == FLIST_SPECIAL_BLOCK || e->special == FLIST_SPECIAL_CHARDEV)
+            snprintf(n->special_data, sizeof n->special_data, "%" PRIu32 ",%" PRIu32,
+                     e->dev_major, e->dev_minor);
+        else
+            snprintf(n->special_data, sizeof n->special_data, "(nothing)");
+        n->size = 0;
+        break;
+    case FLIST_FILE:
+        rc = add_file(w, e, n, err);
+        break;
+    }
+    if (rc != 0)
+        return writer_fail(w, err);
+
+    /* `pos` is still valid: only the calling thread touches the tree, and
+     * reading the content did not change `dir` */
+    if (pos >= 0)
+        dir_replace(dir, (size_t)pos, n);
+    else if (dir_append(dir, n, err) != 0)
+        return writer_fail(w, err);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: metadata                                                     */
+/* ------------------------------------------------------------------ */
+
+int flist_writer_meta(flist_writer *w, const char *name, const char *value, hub_err *err)
+{
+    hub_err local;
+    if (!err)
+        err = &local;
+    if (!w || !name || !*name || !value)
+        return hub_err_set(err, "flist_writer_meta: invalid arguments");
+    if (w->finished)
+        return hub_err_set(err, "flist writer: already finished");
+    char *v = strdup(value);
+    if (!v)
+        return hub_err_set(err, "out of memory");
+    for (size_t i = 0; i < w->nmeta; i++) {
+        if (strcmp(w->meta[i].name, name) == 0) {
+            free(w->meta[i].value);
+            w->meta[i].value = v;
+            return 0;
+        }
+    }
+    if (w->nmeta == w->capmeta) {
+        size_t cap = w->capmeta ? w->capmeta * 2 : 8;
+        wmeta *m = realloc(w->meta, cap * sizeof *m);
+        if (!m) {
+            free(v);
+            return hub_err_set(err, "out of memory");
+        }
+        w->meta = m;
+        w->capmeta = cap;
+    }
+    char *n = strdup(name);
+    if (!n) {
+        free(v);
+        return hub_err_set(err, "out of memory");
+    }
+    w->meta[w->nmeta].name = n;
+    w->meta[w->nmeta].value = v;
+    w->nmeta++;
+    return 0;
+}
+
+int flist_writer_has_meta(flist_writer *w, const char *name)
+{
+    if (!w || !name)
+        return 0;
+    for (size_t i = 0; i < w->nmeta; i++)
+        if (strcmp(w->meta[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sets `readme` from /.README.md (else /.README) when the caller did not.
+ * Content that is not valid UTF-8 is skipped. Returns 0 or -1. */
+static int readme_meta(flist_writer *w, hub_err *err)
+{
+    if (flist_writer_has_meta(w, "readme"))
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        if (!w->readme[i])
+            continue;
+        /* still a regular file at the root (not replaced by a directory) */
+        long pos = dir_find(w->root, README_NAMES[i]);
+        if (pos < 0 || w->root->kids[pos]->type != FLIST_FILE)
+            continue;
+        json_t *text = json_stringn((const char *)w->readme[i], w->readme_len[i]);
+        if (!text)
+            continue;   /* not UTF-8 */
+        json_t *obj = json_object();
+        if (!obj || json_object_set_new(obj, "readme", text) != 0) {
+            json_decref(obj);
+            return hub_err_set(err, "out of memory");
+        }
+        char *s = json_dumps(obj, 0);
+        json_decref(obj);
+        if (!s)
+            return hub_err_set(err, "out of memory");
+        int rc = flist_writer_meta(w, "readme", s, err);
+        free(s);
+        return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: finish                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Growable stack of nodes for the iterative walks (the tree may be 4096
+ * deep: no recursion). */
+typedef struct nstack {
+    wnode **v;
+    size_t n, cap;
+} nstack;
+
+static int nstack_push(nstack *s, wnode *n)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        wnode **v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = n;
+    return 0;
+}
+
+/* Pushes the subdirectories of d (last first, so they pop in order). */
+static int push_subdirs(nstack *s, wnode *d)
+{
+    for (size_t i = d->nkids; i-- > 0;)
+        if (d->kids[i]->type == FLIST_DIR && nstack_push(s, d->kids[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static int kid_cmp(const void *a, const void *b)
+{
+    const wnode *x = *(wnode *const *)a, *y = *(wnode *const *)b;
+    int xd = x->type == FLIST_DIR, yd = y->type == FLIST_DIR;
+    if (xd != yd)
+        return yd - xd;   /* directories first */
+    return strcmp(x->name, y->name);
+}
+
+/* The path of directory d relative to the root ("" for the root), into a
+ * growable buffer. Returns 0 or -1. */
+static int node_path(const wnode *d, char **buf, size_t *cap)
+{
+    size_t len = 0;
+    for (const wnode *n = d; n->parent; n = n->parent)
+        len += strlen(n->name) + 1;
+    if (len + 1 > *cap) {
+        char *b = realloc(*buf, len + 1);
+        if (!b)
+            return -1;
+        *buf = b;
+        *cap = len + 1;
+    }
+    size_t end = len ? len - 1 : 0;   /* no trailing '/' */
+    (*buf)[end] = '\0';
+    for (const wnode *n = d; n->parent; n = n->parent) {
+        size_t l = strlen(n->name);
+        end -= l;
+        memcpy(*buf + end, n->name, l);
+        if (end > 0)
+            (*buf)[--end] = '/';
+    }
+    return 0;
+}
+
+typedef struct dbw {
+    sqlite3 *db;
+    sqlite3_stmt *entry, *meta;
+} dbw;
+
+static int db_exec(dbw *d, const char *sql, hub_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        hub_err_set(err, "flist database: %s", msg ? msg : sqlite3_errmsg(d->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Inserts one row through stmt (key text, value blob or text). */
+static int db_put(dbw *d, sqlite3_stmt *st, const char *key, const void *val, size_t len,
+                  int as_text, hub_err *err)
+{
+    sqlite3_reset(st);
+    int rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = as_text ? sqlite3_bind_text64(st, 2, val, len, SQLITE_STATIC, SQLITE_UTF8)
+                     : sqlite3_bind_blob64(st, 2, val, len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    if (rc != SQLITE_OK)
+        return hub_err_set(err, "flist database: insert %s: %s", key, sqlite3_errmsg(d->db));
+    return 0;
+}
+
+/* Encodes directory d (at `path`) and inserts its row. */
+static int write_dir(dbw *d, const wnode *dir, const char *path, hub_err *err)
+{
+    int rc = -1;
+    size_t n = dir->nkids;
+    size_t plen = strlen(path);
+    flist_inode *inos = calloc(n ? n : 1, sizeof *inos);
+    char (*keys)[FLIST_DIRKEY_LEN + 1] = calloc(n ? n : 1, sizeof *keys);
+    char *child = NULL;
+    size_t childcap = 0;
+    uint8_t *buf = NULL;
+    size_t buflen = 0;
+    if (!inos || !keys) {
+        hub_err_set(err, "out of memory");
+        goto out;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        const wnode *k = dir->kids[i];
+        flist_inode *ino = &inos[i];
+        ino->name = k->name;
+        ino->size = k->size;
+        ino->type = k->type;
+        ino->aclkey = (char *)k->aclkey;
+        ino->mtime = k->mtime;
+        ino->ctime = k->ctime;
+        switch (k->type) {
+        case FLIST_DIR: {
+            size_t need = plen + strlen(k->name) + 2;
+            if (need > childcap) {
+                char *c = realloc(child, need);
+                if (!c) {
+                    hub_err_set(err, "out of memory");
+                    goto out;
+                }
+                child = c;
+                childcap = need;
+            }
+            snprintf(child, need, "%s%s%s", path, plen ? "/" : "", k->name);
+            flist_path_key(child, keys[i]);
+            ino->dirkey = keys[i];
+            break;
+        }
+        case FLIST_FILE:
+            ino->block_size = FLIST_BLOCK_SIZE;
+            ino->nblocks = k->content ? k->content->nblocks : 0;
+            ino->blocks = ino->nblocks ? k->content->blocks : NULL;
+            break;
+        case FLIST_LINK:
+            ino->target = k->target;
+            break;
+        case FLIST_SPECIAL:
+            ino->special = k->special;
+            ino->special_data = (uint8_t *)k->special_data;
+            ino->special_len = strlen(k->special_data);
+            break;
+        }
+    }
+
+    /* parent = key(dirname(path)); the root is its own parent */
+    char key[FLIST_DIRKEY_LEN + 1], parent[FLIST_DIRKEY_LEN + 1];
+    flist_path_key(path, key);
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        char *pp = strndup(path, (size_t)(slash - path));
+        if (!pp) {
+            hub_err_set(err, "out of memory");
+            goto out;
+        }
+        flist_path_key(pp, parent);
+        free(pp);
+    } else {
+        flist_path_key("", parent);
+    }
+
+    flist_dir row = {
+        .name = dir->name,
+        .location = (char *)path,
+        .parent = parent,
+        .aclkey = (char *)dir->aclkey,
+        .size = FLIST_DIR_SIZE,
+        .mtime = dir->mtime,
+        .ctime = dir->ctime,
+        .nentries = n,
+        .entries = inos,
+    };
+    if (flist_dir_encode(&row, &buf, &buflen, err) != 0) {
+        hub_err_prefix(err, "directory '/%s'", path);
+        goto out;
+    }
+    rc = db_put(d, d->entry, key, buf, buflen, 0, err);
+out:
+    free(buf);
+    free(child);
+    free(keys);
+    free(inos);
+    return rc;
+}
+
+/* Builds the database in memory; *out (sqlite3_malloc'ed, free with
+ * sqlite3_free) receives its serialized bytes. */
+static int build_db(flist_writer *w, unsigned char **out, sqlite3_int64 *outlen, hub_err *err)
+{
+    dbw d = { 0 };
+    nstack st = { 0 };
+    char *path = NULL;
+    size_t pathcap = 0;
+    int rc = -1;
+
+    if (sqlite3_open_v2(":memory:", &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        hub_err_set(err, "flist database: cannot create: %s",
+                    d.db ? sqlite3_errmsg(d.db) : "out of memory");
+        goto out;
+    }
+    if (db_exec(&d, "CREATE TABLE IF NOT EXISTS entries (key VARCHAR(64) PRIMARY KEY, value BLOB);"
+                    "CREATE TABLE IF NOT EXISTS metadata (key VARCHAR(64) PRIMARY KEY, value TEXT);"
+                    "BEGIN TRANSACTION;", err) != 0)
+        goto out;
+    if (sqlite3_prepare_v2(d.db, "INSERT INTO entries (key, value) VALUES (?1, ?2)", -1,
+                           &d.entry, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(d.db, "REPLACE INTO metadata (key, value) VALUES (?1, ?2)", -1,
+                           &d.meta, NULL) != SQLITE_OK) {
+        hub_err_set(err, "flist database: %s", sqlite3_errmsg(d.db));
+        goto out;
+    }
+
+    /* directories, pre-order */
+    if (nstack_push(&st, w->root) != 0)
+        goto nomem;
+    while (st.n > 0) {
+        wnode *dir = st.v[--st.n];
+        if (node_path(dir, &path, &pathcap) != 0)
+            goto nomem;
+        if (write_dir(&d, dir, path, err) != 0)
+            goto out;
+        if (push_subdirs(&st, dir) != 0)
+            goto nomem;
+    }
+
+    /* every ACI, in first-use order */
+    for (size_t i = 0; i < w->nacls; i++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (flist_acl_encode(&w->acls[i].acl, &buf, &len, err) != 0)
+            goto out;
+        int r = db_put(&d, d.entry, w->acls[i].key, buf, len, 0, err);
+        free(buf);
+        if (r != 0)
+            goto out;
+    }
+
+    for (size_t i = 0; i < w->nmeta; i++)
+        if (db_put(&d, d.meta, w->meta[i].name, w->meta[i].value, strlen(w->meta[i].value),
+                   1, err) != 0)
+            goto out;
+
+    if (db_exec(&d, "COMMIT;", err) != 0)
+        goto out;
+    *out = sqlite3_serialize(d.db, "main", outlen, 0);
+    if (!*out) {
+        hub_err_set(err, "flist database: cannot serialize");
+        goto out;
+    }
+    rc = 0;
+    goto out;
+nomem:
+    hub_err_set(err, "out of memory");
+out:
+    free(path);
+    free(st.v);
+    sqlite3_finalize(d.entry);
+    sqlite3_finalize(d.meta);
+    sqlite3_close(d.db);
+    return rc;
+}
+
+/* Sorts the directories (putdir order) and counts what zflist find would. */
+static int sort_and_count(flist_writer *w, flist_stats *s, hub_err *err)
+{
+    nstack st = { 0 };
+    if (nstack_push(&st, w->root) != 0)
+        goto nomem;
+    while (st.n > 0) {
+        wnode *d = st.v[--st.n];
+        if (!w->keep_order && d->nkids > 1)
+            qsort(d->kids, d->nkids, sizeof *d->kids, kid_cmp);
+        for (size_t i = 0; i < d->nkids; i++) {
+            const wnode *k = d->kids[i];
+            switch (k->type) {
+            case FLIST_DIR:
+                s->directory++;
+                break;
+            case FLIST_FILE:
+                s->regular++;
+                s->fullsize += k->size;
+                s->chunks += k->content ? k->content->nblocks : 0;
+                break;
+            case FLIST_LINK:
+                s->symlink++;
+                break;
+            case FLIST_SPECIAL:
+                s->special++;
+                break;
+            }
+        }
+        if (push_subdirs(&st, d) != 0)
+            goto nomem;
+    }
+    free(st.v);
+    /* the name index is stale after sorting; finish allows no more adds */
+    return 0;
+nomem:
+    free(st.v);
+    return hub_err_set(err, "out of memory");
+}
+
+int flist_writer_finish(flist_writer *w, const char *output, flist_stats *stats, hub_err *err)
+{
+    hub_err local;
+    if (!err)
+        err = &local;
+    if (!w || !output)
+        return hub_err_set(err, "flist_writer_finish: invalid arguments");
+    if (writer_usable(w, err) != 0)
+        return -1;
+    if (drain(w, err) != 0)
+        return -1;
+    if (readme_meta(w, err) != 0)
+        return writer_fail(w, err);
+    w->finished = 1;   /* the tree is sorted below: no more adds */
+
+    flist_stats s = { 0 };
+    if (sort_and_count(w, &s, err) != 0)
+        return writer_fail(w, err);
+    s.chunks_unique = w->seen.n;
+    s.chunks_uploaded = w->counters.chunks_uploaded;
+    s.bytes_uploaded = w->counters.bytes_uploaded;
+
+    unsigned char *db = NULL;
+    sqlite3_int64 dblen = 0;
+    if (build_db(w, &db, &dblen, err) != 0)
+        return writer_fail(w, err);
+    int rc = flist_archive_pack(db, (size_t)dblen, output, err);
+    sqlite3_free(db);
+    if (rc != 0)
+        return writer_fail(w, err);
+    if (stats)
+        *stats = s;
+    return 0;
+}
