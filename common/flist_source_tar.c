@@ -6,9 +6,10 @@
  * bzip2, ...). Nothing is extracted: file content streams from
  * archive_read_data into the writer's chunk buffers.
  *
- * gzip, the common case, is decompressed here with zlib before libarchive
- * sees the stream, because libarchive's gzip filter does not verify the
- * CRC-32 and length of the trailer: bytes corrupted inside a stored
+ * gzip, the common case, is decompressed here with ISA-L's inflate before
+ * libarchive sees the stream: it runs about 4x faster than zlib (inflate is
+ * the serial part of the create pipeline), and libarchive's gzip filter
+ * does not verify the CRC-32 and length of the trailer: bytes corrupted inside a stored
  * (incompressible) deflate block would otherwise be accepted silently.
  * Concatenated members are read; anything after the last member that is
  * not a gzip header is ignored, like gzip(1) does.
@@ -31,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 
 #define TAR_BLOCK 65536
 
@@ -61,9 +62,9 @@ typedef struct tar_input {
     int fd;
     int gzip;              /* the stream starts with a gzip header */
     int started, eof;      /* first read done; end of the raw input */
-    int member_done;       /* a gzip member ended (trailer verified) */
-    z_stream zs;
-    int zinit;
+    uint8_t *next_in;      /* unread raw bytes in in[] */
+    size_t avail_in;
+    struct inflate_state zs;
     uint8_t in[TAR_BLOCK];
     uint8_t out[TAR_BLOCK];
 } tar_input;
@@ -81,9 +82,30 @@ static int input_fill(struct archive *a, tar_input *t)
     }
     if (n == 0)
         t->eof = 1;
-    t->zs.next_in = t->in;
-    t->zs.avail_in = (uInt)n;
+    t->next_in = t->in;
+    t->avail_in = (size_t)n;
     return 0;
+}
+
+/* Starts (or restarts, for the next member) ISA-L's inflate on a gzip
+ * member: it parses the header and verifies the CRC-32 and length. */
+static void gzip_member_start(tar_input *t)
+{
+    isal_inflate_init(&t->zs);
+    t->zs.crc_flag = ISAL_GZIP;
+}
+
+static const char *gzip_error(int r)
+{
+    switch (r) {
+    case ISAL_INCORRECT_CHECKSUM: return "incorrect data check";
+    case ISAL_INVALID_WRAPPER: return "incorrect header";
+    case ISAL_UNSUPPORTED_METHOD: return "unknown compression method";
+    case ISAL_INVALID_BLOCK: return "invalid block type";
+    case ISAL_INVALID_SYMBOL: return "invalid code";
+    case ISAL_INVALID_LOOKBACK: return "invalid distance too far back";
+    default: return "corrupt data";
+    }
 }
 
 /* libarchive read callback: the next block of (decompressed) tar. */
@@ -94,52 +116,47 @@ static la_ssize_t input_read(struct archive *a, void *ud, const void **buf)
         t->started = 1;
         if (input_fill(a, t) != 0)
             return ARCHIVE_FATAL;
-        t->gzip = t->zs.avail_in >= 2 && t->in[0] == 0x1f && t->in[1] == 0x8b;
-        if (t->gzip) {
-            if (inflateInit2(&t->zs, 16 + MAX_WBITS) != Z_OK) {
-                archive_set_error(a, ENOMEM, "gzip: cannot start zlib");
-                return ARCHIVE_FATAL;
-            }
-            t->zinit = 1;
-        }
+        t->gzip = t->avail_in >= 2 && t->in[0] == 0x1f && t->in[1] == 0x8b;
+        if (t->gzip)
+            gzip_member_start(t);
     }
     if (!t->gzip) {
-        if (t->zs.avail_in == 0 && !t->eof && input_fill(a, t) != 0)
+        if (t->avail_in == 0 && !t->eof && input_fill(a, t) != 0)
             return ARCHIVE_FATAL;
-        *buf = t->zs.next_in;
-        la_ssize_t n = (la_ssize_t)t->zs.avail_in;
-        t->zs.avail_in = 0;
+        *buf = t->next_in;
+        la_ssize_t n = (la_ssize_t)t->avail_in;
+        t->avail_in = 0;
         return n;
     }
     for (;;) {
-        if (t->zs.avail_in == 0 && !t->eof && input_fill(a, t) != 0)
+        if (t->avail_in == 0 && !t->eof && input_fill(a, t) != 0)
             return ARCHIVE_FATAL;
-        if (t->member_done) {
+        if (t->zs.block_state == ISAL_BLOCK_FINISH) {
             /* another member follows, or the end (trailing bytes that are
              * not a gzip header are ignored) */
-            if (t->zs.avail_in == 0 || t->zs.next_in[0] != 0x1f)
+            if (t->avail_in == 0 || t->next_in[0] != 0x1f)
                 return 0;
-            inflateReset(&t->zs);
-            t->member_done = 0;
+            gzip_member_start(t);
         }
+        t->zs.next_in = t->next_in;
+        t->zs.avail_in = (uint32_t)t->avail_in;
         t->zs.next_out = t->out;
         t->zs.avail_out = sizeof t->out;
-        int r = inflate(&t->zs, Z_NO_FLUSH);
+        int r = isal_inflate(&t->zs);
+        t->next_in = t->zs.next_in;
+        t->avail_in = t->zs.avail_in;
         size_t produced = sizeof t->out - t->zs.avail_out;
-        if (r == Z_STREAM_END) {
-            t->member_done = 1;   /* CRC-32 and length checked by zlib */
-        } else if (r == Z_BUF_ERROR || (r == Z_OK && produced == 0)) {
-            if (t->eof && t->zs.avail_in == 0) {
-                archive_set_error(a, EIO, "truncated gzip input");
-                return ARCHIVE_FATAL;
-            }
-        } else if (r != Z_OK) {
-            archive_set_error(a, EIO, "gzip: %s", t->zs.msg ? t->zs.msg : "corrupt data");
+        if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT) {
+            archive_set_error(a, EIO, "gzip: %s", gzip_error(r));
             return ARCHIVE_FATAL;
         }
         if (produced > 0) {
             *buf = t->out;
             return (la_ssize_t)produced;
+        }
+        if (t->zs.block_state != ISAL_BLOCK_FINISH && t->eof && t->avail_in == 0) {
+            archive_set_error(a, EIO, "truncated gzip input");
+            return ARCHIVE_FATAL;
         }
     }
 }
@@ -340,9 +357,7 @@ static int read_fd(flist_writer *w, int fd, hub_err *err)
 out:
     if (a)
         archive_read_free(a);
-    if (in && in->zinit)
-        inflateEnd(&in->zs);
-    free(in);
+    free(in);   /* ISA-L's inflate state holds no allocation */
     return rc;
 }
 

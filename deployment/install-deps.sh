@@ -10,7 +10,7 @@ PKGS=(
   # libraries (ARCHITECTURE.md "Libraries")
   libsodium-dev libsnappy-dev libhiredis-dev libjansson-dev libarchive-dev
   libsqlite3-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
-  libmicrohttpd-dev libjwt-dev
+  libmicrohttpd-dev libjwt-dev libisal-dev
   # services the hub and its tests run
   redis-server
   # tests and benchmarks
