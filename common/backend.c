@@ -24,6 +24,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "flist_keys.h"
+
 #define PIPE_MAX_CMDS 512
 #define PIPE_MAX_BYTES (32u << 20)
 #define DEFAULT_TIMEOUT_MS 5000
@@ -66,16 +68,6 @@ static void pipe_guard_off(pipe_guard *g)
 }
 
 /* --- replies ------------------------------------------------------------ */
-
-static void hex16(const uint8_t id[16], char out[33])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[32] = '\0';
-}
 
 /* Copies s[0..n) into out (size cap) for a message: printable ASCII as is,
  * other bytes as \xNN, cut with "..." when too long. */
@@ -155,7 +147,7 @@ int backend_check_set_reply(const void *reply, const uint8_t id[16], hub_err *er
     const redisReply *r = reply;
     char hex[33], desc[200];
 
-    hex16(id, hex);
+    hub_hex(id, 16, hex);
     if (!r)
         return hub_err_set(err, "SET %s: no reply", hex);
     if (r->type == REDIS_REPLY_NIL || reply_is_text(r, "OK", 2) ||
@@ -316,8 +308,18 @@ static size_t append_window(backend *b, const char *cmd, const uint8_t (*ids)[16
     return i;
 }
 
-int backend_exists(backend *b, const uint8_t (*ids)[16], size_t n,
-                   uint8_t *present, hub_err *err)
+/* Handles reply i of a pipelined batch. Called only while no reply of the
+ * batch has failed; returns 0, or -1 with err set. */
+typedef int (*reply_fn)(backend *b, size_t i, const redisReply *r, void *ctx, hub_err *err);
+
+/* Runs `cmd <id> [value]` for the n ids in windows (append_window), reading
+ * each window's replies into on_reply. After a refused reply the rest of the
+ * window is still read, so the connection stays in step, and the first
+ * failure is what err reports; an I/O error or allocation failure marks the
+ * connection broken. Returns 0 or -1 with err. */
+static int pipeline(backend *b, const char *cmd, const uint8_t (*ids)[16],
+                    const uint8_t *const *values, const size_t *lens, size_t n,
+                    reply_fn on_reply, void *ctx, hub_err *err)
 {
     if (usable(b, err) != 0)
         return -1;
@@ -325,30 +327,20 @@ int backend_exists(backend *b, const uint8_t (*ids)[16], size_t n,
     pipe_guard g;
     pipe_guard_on(&g);
     for (size_t from = 0; from < n && rc == 0;) {
-        size_t to = append_window(b, "EXISTS", ids, NULL, NULL, from, n);
+        size_t to = append_window(b, cmd, ids, values, lens, from, n);
         if (to == (size_t)-1) {
             b->broken = 1;
-            rc = hub_err_set(err, "%s: EXISTS: out of memory", b->name);
+            rc = hub_err_set(err, "%s: %s: out of memory", b->name, cmd);
             break;
         }
         for (size_t i = from; i < to; i++) {
             redisReply *r = NULL;
             if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
-                rc = io_error(b, "EXISTS", err);
+                rc = io_error(b, cmd, err);
                 break;
             }
-            if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1)) {
-                present[i] = (uint8_t)r->integer;
-            } else if (rc == 0) {
-                char hex[33], desc[200];
-                hex16(ids[i], hex);
-                if (r->type == REDIS_REPLY_ERROR)
-                    printable(r->str, r->len, desc, sizeof desc);
-                else
-                    describe_reply(r, desc, sizeof desc);
-                rc = hub_err_set(err, "%s: EXISTS %s: %s%s", b->name, hex,
-                                 r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
-            }
+            if (rc == 0)
+                rc = on_reply(b, i, r, ctx, err);
             freeReplyObject(r);
         }
         from = to;
@@ -357,38 +349,78 @@ int backend_exists(backend *b, const uint8_t (*ids)[16], size_t n,
     return rc;
 }
 
+/* What the reply handlers of one batch read and fill. */
+typedef struct batch_ctx {
+    const uint8_t (*ids)[16];
+    uint8_t *present;   /* EXISTS */
+    uint8_t **values;   /* GET */
+    size_t *lens;       /* GET */
+} batch_ctx;
+
+/* Fills err with "<name>: <cmd> <hex id>: <server error>" or "... unexpected
+ * reply <description>". Returns -1. */
+static int reply_error(backend *b, const char *cmd, const uint8_t id[16],
+                       const redisReply *r, hub_err *err)
+{
+    char hex[33], desc[200];
+    hub_hex(id, 16, hex);
+    if (r->type == REDIS_REPLY_ERROR)
+        printable(r->str, r->len, desc, sizeof desc);
+    else
+        describe_reply(r, desc, sizeof desc);
+    return hub_err_set(err, "%s: %s %s: %s%s", b->name, cmd, hex,
+                       r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
+}
+
+/* EXISTS: integer 0 or 1 into present[i]. */
+static int on_exists_reply(backend *b, size_t i, const redisReply *r, void *ctx, hub_err *err)
+{
+    batch_ctx *c = ctx;
+    if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1)) {
+        c->present[i] = (uint8_t)r->integer;
+        return 0;
+    }
+    return reply_error(b, "EXISTS", c->ids[i], r, err);
+}
+
+int backend_exists(backend *b, const uint8_t (*ids)[16], size_t n,
+                   uint8_t *present, hub_err *err)
+{
+    batch_ctx c = { .ids = ids, .present = present };
+    return pipeline(b, "EXISTS", ids, NULL, NULL, n, on_exists_reply, &c, err);
+}
+
+/* SET: accepted as backend_check_set_reply says. */
+static int on_set_reply(backend *b, size_t i, const redisReply *r, void *ctx, hub_err *err)
+{
+    batch_ctx *c = ctx;
+    if (backend_check_set_reply(r, c->ids[i], err) != 0)
+        return hub_err_prefix(err, "%s", b->name);
+    return 0;
+}
+
 int backend_set(backend *b, const uint8_t (*ids)[16],
                 const uint8_t *const *values, const size_t *lens, size_t n,
                 hub_err *err)
 {
-    if (usable(b, err) != 0)
-        return -1;
-    int rc = 0;
-    pipe_guard g;
-    pipe_guard_on(&g);
-    for (size_t from = 0; from < n && rc == 0;) {
-        size_t to = append_window(b, "SET", ids, values, lens, from, n);
-        if (to == (size_t)-1) {
-            b->broken = 1;
-            rc = hub_err_set(err, "%s: SET: out of memory", b->name);
-            break;
-        }
-        for (size_t i = from; i < to; i++) {
-            redisReply *r = NULL;
-            if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
-                rc = io_error(b, "SET", err);
-                break;
-            }
-            /* keep reading the window's replies after a refusal so the
-             * connection stays in step; report the first refused id */
-            if (rc == 0 && backend_check_set_reply(r, ids[i], err) != 0)
-                rc = hub_err_prefix(err, "%s", b->name);
-            freeReplyObject(r);
-        }
-        from = to;
-    }
-    pipe_guard_off(&g);
-    return rc;
+    batch_ctx c = { .ids = ids };
+    return pipeline(b, "SET", ids, values, lens, n, on_set_reply, &c, err);
+}
+
+/* GET: a string is copied into values[i]; nil leaves it NULL (missing). */
+static int on_get_reply(backend *b, size_t i, const redisReply *r, void *ctx, hub_err *err)
+{
+    batch_ctx *c = ctx;
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type != REDIS_REPLY_STRING)
+        return reply_error(b, "GET", c->ids[i], r, err);
+    c->values[i] = malloc(r->len ? r->len : 1);
+    if (!c->values[i])
+        return hub_err_set(err, "%s: GET: out of memory (%zu bytes)", b->name, r->len);
+    memcpy(c->values[i], r->str, r->len);
+    c->lens[i] = r->len;
+    return 0;
 }
 
 int backend_get(backend *b, const uint8_t (*ids)[16], size_t n,
@@ -398,47 +430,8 @@ int backend_get(backend *b, const uint8_t (*ids)[16], size_t n,
         values[i] = NULL;
         lens[i] = 0;
     }
-    if (usable(b, err) != 0)
-        return -1;
-    int rc = 0;
-    pipe_guard g;
-    pipe_guard_on(&g);
-    for (size_t from = 0; from < n && rc == 0;) {
-        size_t to = append_window(b, "GET", ids, NULL, NULL, from, n);
-        if (to == (size_t)-1) {
-            b->broken = 1;
-            rc = hub_err_set(err, "%s: GET: out of memory", b->name);
-            break;
-        }
-        for (size_t i = from; i < to; i++) {
-            redisReply *r = NULL;
-            if (redisGetReply(b->c, (void **)&r) != REDIS_OK || !r) {
-                rc = io_error(b, "GET", err);
-                break;
-            }
-            if (rc == 0 && r->type == REDIS_REPLY_STRING) {
-                values[i] = malloc(r->len ? r->len : 1);
-                if (!values[i]) {
-                    rc = hub_err_set(err, "%s: GET: out of memory (%zu bytes)", b->name, r->len);
-                } else {
-                    memcpy(values[i], r->str, r->len);
-                    lens[i] = r->len;
-                }
-            } else if (rc == 0 && r->type != REDIS_REPLY_NIL) {
-                char hex[33], desc[200];
-                hex16(ids[i], hex);
-                if (r->type == REDIS_REPLY_ERROR)
-                    printable(r->str, r->len, desc, sizeof desc);
-                else
-                    describe_reply(r, desc, sizeof desc);
-                rc = hub_err_set(err, "%s: GET %s: %s%s", b->name, hex,
-                                 r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
-            }
-            freeReplyObject(r);
-        }
-        from = to;
-    }
-    pipe_guard_off(&g);
+    batch_ctx c = { .ids = ids, .values = values, .lens = lens };
+    int rc = pipeline(b, "GET", ids, NULL, NULL, n, on_get_reply, &c, err);
     if (rc != 0) {
         for (size_t i = 0; i < n; i++) {
             free(values[i]);

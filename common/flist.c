@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "flist_keys.h"
+#include "hub_hash.h"
 #include "flist_schema.h"
 
 #define SQLITE_MAGIC "SQLite format 3"   /* 16 bytes with the NUL */
@@ -291,18 +292,13 @@ int flist_dir_load_key(flist *f, const char *key, flist_dir **out, hub_err *err)
     return 0;
 }
 
-/* Strips one leading and one trailing '/' (libflist's flist_clean_path)
- * into a new string. */
+/* The trimmed path (flist_path_trim) as a new string; NULL when out of
+ * memory. */
 static char *clean_path(const char *path)
 {
-    size_t n = strlen(path);
-    if (n && path[0] == '/') {
-        path++;
-        n--;
-    }
-    if (n && path[n - 1] == '/')
-        n--;
-    return strndup(path, n);
+    size_t n;
+    const char *p = flist_path_trim(path, &n);
+    return strndup(p, n);
 }
 
 /* Finds directory `path` (cleaned, non-empty) by following SubDir.key from
@@ -365,15 +361,6 @@ int flist_dir_load(flist *f, const char *path, flist_dir **out, hub_err *err)
     return r;
 }
 
-/* FNV-1a, for the ACI cache buckets. */
-static size_t str_hash(const char *s)
-{
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* Doubles the bucket array. Returns 0 or -1 (cache left as it was). */
 static int acl_cache_grow(flist *f)
 {
@@ -385,7 +372,7 @@ static int acl_cache_grow(flist *f)
         acl_slot *s = f->acl_buckets[i];
         while (s) {
             acl_slot *next = s->next;
-            size_t h = str_hash(s->key) & (n - 1);
+            size_t h = hub_str_hash(s->key) & (n - 1);
             s->next = b[h];
             b[h] = s;
             s = next;
@@ -402,7 +389,7 @@ const flist_acl *flist_acl_get(flist *f, const char *aclkey)
     if (!f || !aclkey)
         return NULL;
     if (f->acl_nbuckets) {
-        for (acl_slot *s = f->acl_buckets[str_hash(aclkey) & (f->acl_nbuckets - 1)]; s; s = s->next)
+        for (acl_slot *s = f->acl_buckets[hub_str_hash(aclkey) & (f->acl_nbuckets - 1)]; s; s = s->next)
             if (strcmp(s->key, aclkey) == 0)
                 return s->acl_ok ? &s->acl : NULL;
     }
@@ -427,7 +414,7 @@ const flist_acl *flist_acl_get(flist *f, const char *aclkey)
             memset(&s->acl, 0, sizeof s->acl);
         sqlite3_reset(f->st_entry);
     }
-    size_t h = str_hash(aclkey) & (f->acl_nbuckets - 1);
+    size_t h = hub_str_hash(aclkey) & (f->acl_nbuckets - 1);
     s->next = f->acl_buckets[h];
     f->acl_buckets[h] = s;
     f->acl_count++;

@@ -20,6 +20,23 @@ static void set_rc(int *rc, int v)
         *rc = v;
 }
 
+/* The out-of-memory exit of a builder: frees v (NULL ok), sets *rc to -1
+ * and err. Returns NULL. */
+static json_t *out_of_memory(json_t *v, int *rc, hub_err *err)
+{
+    json_decref(v);
+    set_rc(rc, -1);
+    hub_err_set(err, "out of memory");
+    return NULL;
+}
+
+/* The result of a walk whose callback returns 1 when it runs out of memory:
+ * that 1 becomes -1 with err set; other values are returned as they are. */
+static int walk_result(int r, hub_err *err)
+{
+    return r == 1 ? hub_err_set(err, "out of memory") : r;
+}
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -190,15 +207,10 @@ json_t *flist_json_find(flist *f, const char *path, uint64_t failures, int *rc, 
     find_ctx c = { .content = json_array() };
     json_t *o = json_object();
     if (!o || !c.content) {
-        json_decref(o);
         json_decref(c.content);
-        set_rc(rc, -1);
-        hub_err_set(err, "out of memory");
-        return NULL;
+        return out_of_memory(o, rc, err);
     }
-    int r = flist_walk(f, path, find_cb, &c, err);
-    if (r == 1)
-        r = hub_err_set(err, "out of memory");
+    int r = walk_result(flist_walk(f, path, find_cb, &c, err), err);
     if (r != 0) {
         json_decref(o);
         json_decref(c.content);
@@ -211,12 +223,8 @@ json_t *flist_json_find(flist *f, const char *path, uint64_t failures, int *rc, 
         put(o, "directory", json_integer((json_int_t)c.directory)) < 0 ||
         put(o, "special", json_integer((json_int_t)c.special)) < 0 ||
         put(o, "failure", json_integer((json_int_t)failures)) < 0 ||
-        put(o, "fullsize", json_integer((json_int_t)c.fullsize)) < 0) {
-        json_decref(o);
-        set_rc(rc, -1);
-        hub_err_set(err, "out of memory");
-        return NULL;
-    }
+        put(o, "fullsize", json_integer((json_int_t)c.fullsize)) < 0)
+        return out_of_memory(o, rc, err);
     set_rc(rc, 0);
     return o;
 }
@@ -244,14 +252,9 @@ static int ls_cb(const flist_entry *e, void *ud)
 json_t *flist_json_ls(flist *f, const char *path, int *rc, hub_err *err)
 {
     json_t *arr = json_array();
-    if (!arr) {
-        set_rc(rc, -1);
-        hub_err_set(err, "out of memory");
-        return NULL;
-    }
-    int r = flist_list(f, path, ls_cb, arr, err);
-    if (r == 1)
-        r = hub_err_set(err, "out of memory");
+    if (!arr)
+        return out_of_memory(NULL, rc, err);
+    int r = walk_result(flist_list(f, path, ls_cb, arr, err), err);
     set_rc(rc, r);
     if (r != 0) {
         json_decref(arr);
@@ -318,9 +321,7 @@ fail:
 json_t *flist_json_stat(flist *f, const char *path, int *rc, hub_err *err)
 {
     json_t *o = NULL;
-    int r = flist_lookup(f, path, stat_cb, &o, err);
-    if (r == 1)
-        r = hub_err_set(err, "out of memory");
+    int r = walk_result(flist_lookup(f, path, stat_cb, &o, err), err);
     set_rc(rc, r);
     return r == 0 ? o : NULL;
 }
@@ -346,11 +347,8 @@ json_t *flist_json_metadata(flist *f, const char *name, int *rc, hub_err *err)
             }
         }
         flist_strv_free(names, n);
-        if (!arr) {
-            set_rc(rc, -1);
-            hub_err_set(err, "out of memory");
-            return NULL;
-        }
+        if (!arr)
+            return out_of_memory(NULL, rc, err);
         set_rc(rc, 0);
         return arr;
     }
@@ -368,12 +366,8 @@ json_t *flist_json_metadata(flist *f, const char *name, int *rc, hub_err *err)
         v = jstr(value);
     free(value);
     json_t *o = json_object();
-    if (!o || put(o, "metadata", jstr(name)) < 0 || put(o, "value", v) < 0) {
-        json_decref(o);
-        set_rc(rc, -1);
-        hub_err_set(err, "out of memory");
-        return NULL;
-    }
+    if (!o || put(o, "metadata", jstr(name)) < 0 || put(o, "value", v) < 0)
+        return out_of_memory(o, rc, err);
     set_rc(rc, 0);
     return o;
 }
@@ -401,24 +395,17 @@ json_t *flist_json_chunks(flist *f, int *rc, hub_err *err)
     json_t *arr = json_array(), *o = json_object();
     if (!arr || !o) {
         json_decref(arr);
-        json_decref(o);
-        set_rc(rc, -1);
-        hub_err_set(err, "out of memory");
-        return NULL;
+        return out_of_memory(o, rc, err);
     }
-    int r = flist_walk(f, "/", chunks_cb, arr, err);
-    if (r == 1)
-        r = hub_err_set(err, "out of memory");
-    if (r != 0 || put(o, "content", arr) < 0) {
-        if (r == 0) {
-            r = hub_err_set(err, "out of memory");
-            arr = NULL;
-        }
+    int r = walk_result(flist_walk(f, "/", chunks_cb, arr, err), err);
+    if (r != 0) {
         json_decref(arr);
         json_decref(o);
         set_rc(rc, r);
         return NULL;
     }
+    if (put(o, "content", arr) < 0)   /* put took arr, even on failure */
+        return out_of_memory(o, rc, err);
     set_rc(rc, 0);
     return o;
 }

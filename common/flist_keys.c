@@ -59,6 +59,19 @@ int hub_unhex(const char *hex, uint8_t *bytes, size_t n)
     return 0;
 }
 
+const char *flist_path_trim(const char *path, size_t *len)
+{
+    size_t n = strlen(path);
+    if (n && path[0] == '/') {
+        path++;
+        n--;
+    }
+    if (n && path[n - 1] == '/')
+        n--;
+    *len = n;
+    return path;
+}
+
 void flist_path_key(const char *path, char out[FLIST_DIRKEY_LEN + 1])
 {
     uint8_t h[FLIST_DIRKEY_LEN / 2];

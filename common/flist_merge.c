@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub_hash.h"
+
 #define MERGE_MAX_DEPTH 4096
 
 /* Paths already in the result, with their type. Open addressing. */
@@ -40,23 +42,13 @@ typedef struct merge_ctx {
     size_t input;      /* 1-based number of the input being merged */
 } merge_ctx;
 
-static uint64_t path_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* The slot of path (empty when absent), NULL only when the table is empty. */
 static path_slot *path_find(merge_ctx *m, const char *path)
 {
     if (m->cap == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    size_t i = path_hash(path) & mask;
+    size_t i = hub_str_hash(path) & mask;
     while (m->slots[i].path && strcmp(m->slots[i].path, path) != 0)
         i = (i + 1) & mask;
     return &m->slots[i];
@@ -73,7 +65,7 @@ static int path_add(merge_ctx *m, const char *path, flist_type type)
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->slots[i].path)
                 continue;
-            size_t j = path_hash(m->slots[i].path) & (cap - 1);
+            size_t j = hub_str_hash(m->slots[i].path) & (cap - 1);
             while (t[j].path)
                 j = (j + 1) & (cap - 1);
             t[j] = m->slots[i];

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "flist_keys.h"
+#include "hub_hash.h"
 
 #define FLIST_WALK_MAX_DEPTH 4096
 
@@ -56,14 +57,6 @@ typedef struct keyset {
     size_t cap, count;
 } keyset;
 
-static size_t key_hash(const char *s)
-{
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* Adds key. Returns 1 when added, 0 when already present, -1 out of memory. */
 static int keyset_add(keyset *ks, const char *key)
 {
@@ -75,7 +68,7 @@ static int keyset_add(keyset *ks, const char *key)
         for (size_t i = 0; i < ks->cap; i++) {
             if (!ks->slot[i])
                 continue;
-            size_t h = key_hash(ks->slot[i]) & (cap - 1);
+            size_t h = hub_str_hash(ks->slot[i]) & (cap - 1);
             while (slot[h])
                 h = (h + 1) & (cap - 1);
             slot[h] = ks->slot[i];
@@ -84,7 +77,7 @@ static int keyset_add(keyset *ks, const char *key)
         ks->slot = slot;
         ks->cap = cap;
     }
-    size_t h = key_hash(key) & (ks->cap - 1);
+    size_t h = hub_str_hash(key) & (ks->cap - 1);
     while (ks->slot[h]) {
         if (strcmp(ks->slot[h], key) == 0)
             return 0;
@@ -185,13 +178,8 @@ static int walk_dir(walk_ctx *w, const flist_dir *dir, int depth)
 /* "/" + path without one leading and one trailing '/'; "" for the root. */
 static int start_path(pathbuf *p, const char *path)
 {
-    size_t n = strlen(path);
-    if (n && path[0] == '/') {
-        path++;
-        n--;
-    }
-    if (n && path[n - 1] == '/')
-        n--;
+    size_t n;
+    path = flist_path_trim(path, &n);
     p->cap = n + 64;
     p->s = malloc(p->cap);
     if (!p->s)

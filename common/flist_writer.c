@@ -42,6 +42,7 @@
 
 #include "chunk.h"
 #include "flist_keys.h"
+#include "hub_hash.h"
 #include "flist_schema.h"
 #include "pool.h"
 
@@ -63,23 +64,13 @@ typedef struct strindex {
     size_t cap;        /* power of two, or 0 when not built */
 } strindex;
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* Position of key, or -1. */
 static long ix_find(const strindex *ix, const char *key, ix_key_fn at, const void *ctx)
 {
     if (ix->cap == 0)
         return -1;
     size_t mask = ix->cap - 1;
-    for (size_t i = str_hash(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hub_str_hash(key) & mask;; i = (i + 1) & mask) {
         uint32_t v = ix->slots[i];
         if (v == 0)
             return -1;
@@ -91,7 +82,7 @@ static long ix_find(const strindex *ix, const char *key, ix_key_fn at, const voi
 static void ix_place(strindex *ix, uint32_t pos, const char *key)
 {
     size_t mask = ix->cap - 1;
-    size_t i = str_hash(key) & mask;
+    size_t i = hub_str_hash(key) & mask;
     while (ix->slots[i] != 0)
         i = (i + 1) & mask;
     ix->slots[i] = pos + 1;
@@ -646,6 +637,35 @@ static void report_progress(flist_writer *w)
     }
 }
 
+/* One turn of a wait loop of the calling thread, entered with w->mu held
+ * after the writer did not fail and the awaited state was not reached:
+ * reaps a batch itself when reap_now (no collector thread and chunks ready),
+ * else waits for a change. Returns 0 with w->mu held again, or -1 with err
+ * and w->mu released (the writer failed). */
+static int wait_turn(flist_writer *w, int reap_now, hub_err *err)
+{
+    if (!reap_now) {
+        pthread_cond_wait(&w->cv, &w->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (reap(w, err) != 0)
+        return -1;
+    pthread_mutex_lock(&w->mu);
+    return 0;
+}
+
+/* With w->mu held: when the writer failed, copies its failure into err,
+ * releases w->mu and returns 1; else returns 0 (w->mu still held). */
+static int failed_locked(flist_writer *w, hub_err *err)
+{
+    if (!w->failed)
+        return 0;
+    *err = w->fail;
+    pthread_mutex_unlock(&w->mu);
+    return 1;
+}
+
 /* Returns a slot to fill (state SLOT_FILLING). Waits while none is free;
  * without a collector thread, reaps a batch itself. Returns 0 or -1 with
  * err (the writer's failure). */
@@ -654,11 +674,8 @@ static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
     report_progress(w);
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        if (w->failed) {
-            *err = w->fail;
-            pthread_mutex_unlock(&w->mu);
+        if (failed_locked(w, err))
             return -1;
-        }
         for (size_t i = 0; i < w->nslots; i++) {
             if (w->slots[i].state == SLOT_FREE) {
                 w->slots[i].state = SLOT_FILLING;
@@ -667,15 +684,10 @@ static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
                 return 0;
             }
         }
-        if (!w->has_collector && w->ndone > 0 &&
-            (w->ndone >= w->reap_batch || w->nbusy == 0)) {
-            pthread_mutex_unlock(&w->mu);
-            if (reap(w, err) != 0)
-                return -1;
-            pthread_mutex_lock(&w->mu);
-            continue;
-        }
-        pthread_cond_wait(&w->cv, &w->mu);
+        int reap_now = !w->has_collector && w->ndone > 0 &&
+                       (w->ndone >= w->reap_batch || w->nbusy == 0);
+        if (wait_turn(w, reap_now, err) != 0)
+            return -1;
     }
 }
 
@@ -715,21 +727,12 @@ static int drain(flist_writer *w, hub_err *err)
 {
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        if (w->failed) {
-            *err = w->fail;
-            pthread_mutex_unlock(&w->mu);
+        if (failed_locked(w, err))
             return -1;
-        }
         if (w->nbusy == 0 && w->ndone == 0 && w->nreaping == 0)
             break;
-        if (!w->has_collector && w->nbusy == 0) {
-            pthread_mutex_unlock(&w->mu);
-            if (reap(w, err) != 0)
-                return -1;
-            pthread_mutex_lock(&w->mu);
-            continue;
-        }
-        pthread_cond_wait(&w->cv, &w->mu);
+        if (wait_turn(w, !w->has_collector && w->nbusy == 0, err) != 0)
+            return -1;
     }
     pthread_mutex_unlock(&w->mu);
     report_progress(w);

@@ -9,6 +9,7 @@
 #include "flist_keys.h"
 #include "flist_schema.h"
 #include "t.h"
+#include "t_flist.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -41,19 +42,6 @@ static const char HEX_C[] =
     "210000008a00000064656570657200007375622f646565706572000000000000"
     "3733643538306131313438353637303030383731633136336566306531656133"
     "0000000000000000643736383364653030306331333638390000000000000000";
-
-/* Decodes a hex literal into a malloc'ed buffer of exactly *len bytes (so
- * ASan catches any read past its end). */
-static uint8_t *from_hex(const char *hex, size_t *len)
-{
-    *len = strlen(hex) / 2;
-    uint8_t *b = malloc(*len ? *len : 1);
-    if (b && hub_unhex(hex, b, *len) != 0) {
-        free(b);
-        return NULL;
-    }
-    return b;
-}
 
 static int has(const hub_err *e, const char *what)
 {
@@ -191,7 +179,7 @@ static int dir_equal(const flist_dir *a, const flist_dir *b)
 static void test_example_a_aci(void)
 {
     size_t len, outlen;
-    uint8_t *msg = from_hex(HEX_A, &len), *out = NULL;
+    uint8_t *msg = t_from_hex(HEX_A, &len), *out = NULL;
     flist_acl acl;
     hub_err err = { "" };
     T_REQUIRE(msg && len == 80);
@@ -236,7 +224,7 @@ static void test_example_a_aci(void)
 static void test_example_b_empty_root(void)
 {
     size_t len, outlen;
-    uint8_t *msg = from_hex(HEX_B, &len), *out = NULL;
+    uint8_t *msg = t_from_hex(HEX_B, &len), *out = NULL;
     flist_dir *d = NULL;
     hub_err err = { "" };
     T_REQUIRE(msg && len == 160);
@@ -263,7 +251,7 @@ static void test_example_b_empty_root(void)
 static void test_example_c_file(void)
 {
     size_t len, outlen;
-    uint8_t *msg = from_hex(HEX_C, &len), *out = NULL;
+    uint8_t *msg = t_from_hex(HEX_C, &len), *out = NULL;
     flist_dir *d = NULL;
     hub_err err = { "" };
     static const uint8_t hash[16] = { 0x88, 0xFA, 0x01, 0xB5, 0x0C, 0x46, 0xC4, 0xDA,
@@ -954,7 +942,7 @@ static void mutate_all(const uint8_t *msg, size_t len, int iterations, int *deco
 static void test_random_mutations(void)
 {
     size_t la, lb, lc, lm, lk;
-    uint8_t *a = from_hex(HEX_A, &la), *b = from_hex(HEX_B, &lb), *c = from_hex(HEX_C, &lc);
+    uint8_t *a = t_from_hex(HEX_A, &la), *b = t_from_hex(HEX_B, &lb), *c = t_from_hex(HEX_C, &lc);
     /* an encoded dir of every kind, and a multi-segment one */
     flist_block blk[2];
     block_bytes(&blk[0], 5);

@@ -18,6 +18,7 @@
 #include "chunk.h"
 #include "flist_model.h"
 #include "t.h"
+#include "t_flist.h"
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -26,23 +27,6 @@ static void to_hex(const uint8_t *b, size_t n, char *out)
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", b[i]);
     out[2 * n] = '\0';
-}
-
-/* Decodes hex into a malloc'ed buffer; *n its length. NULL on bad hex. */
-static uint8_t *from_hex(const char *hex, size_t *n)
-{
-    size_t len = strlen(hex);
-    if (len % 2)
-        return NULL;
-    uint8_t *b = malloc(len / 2 + 1);
-    size_t bin_len = 0;
-    if (!b || sodium_hex2bin(b, len / 2 + 1, hex, len, NULL, &bin_len, NULL) != 0 ||
-        bin_len != len / 2) {
-        free(b);
-        return NULL;
-    }
-    *n = bin_len;
-    return b;
 }
 
 static void sha256_hex(const uint8_t *b, size_t n, char out[65])
@@ -61,28 +45,6 @@ static void blake16_hex(const uint8_t *b, size_t n, char out[33])
     uint8_t h[16];
     crypto_generichash(h, 16, b, n, NULL, 0);
     to_hex(h, 16, out);
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *b = malloc(cap);
-    while (b) {
-        size_t got = fread(b + len, 1, cap - len, f);
-        len += got;
-        if (len < cap)
-            break;
-        uint8_t *nb = realloc(b, cap *= 2);
-        if (!nb)
-            free(b);
-        b = nb;
-    }
-    fclose(f);
-    *n = len;
-    return b;
 }
 
 /* b[i] = (7*i) mod 251, the generator of vectors.json / §5.5 */
@@ -200,7 +162,7 @@ static void check_chunk_vector(const char *vname, const uint8_t *plain, json_t *
     to_hex(id, 16, idhex);
     snprintf(path, sizeof path, "chunks/%s", idhex);
     size_t flen = 0;
-    uint8_t *stored = read_file(t_data(path), &flen);
+    uint8_t *stored = (uint8_t *)t_slurp(t_data(path), &flen);
     T_CHECK(stored && flen == clen && memcmp(stored, cipher, clen) == 0);
     free(stored);
 
@@ -238,7 +200,7 @@ static void test_vectors_json(void)
         uint8_t *plain;
         size_t n = 0;
         if (phex) {
-            plain = from_hex(phex, &n);
+            plain = t_from_hex(phex, &n);
             T_CHECK(n == plen);
         } else {
             T_STREQ(json_string_value(json_object_get(v, "plaintext_generator")),
@@ -276,7 +238,7 @@ static void check_table_row(const char *plain_hex, const char *k, const char *sn
                             const char *cipher_hex, size_t words, size_t rounds, const char *idh)
 {
     size_t n = 0;
-    uint8_t *plain = from_hex(plain_hex, &n);
+    uint8_t *plain = t_from_hex(plain_hex, &n);
     T_REQUIRE(plain);
     uint8_t cipher[64], id[16], key[16], snap[64];
     size_t clen = 0, slen = sizeof snap;
@@ -346,7 +308,7 @@ static void test_stored_chunks(void)
         char path[512], hex[33];
         snprintf(path, sizeof path, "chunks/%s", de->d_name);
         size_t n = 0;
-        uint8_t *b = read_file(t_data(path), &n);
+        uint8_t *b = (uint8_t *)t_slurp(t_data(path), &n);
         T_CHECK(b != NULL);
         if (!b)
             continue;
@@ -462,8 +424,8 @@ static void expect_refused(const uint8_t *c, size_t clen, const uint8_t *id,
 static void test_refusals(void)
 {
     size_t clen, klen, ilen, slen;
-    uint8_t *cipher = from_hex(HELLO_CIPHER, &clen), *key = from_hex(HELLO_K, &klen);
-    uint8_t *id = from_hex(HELLO_ID, &ilen), *snap = from_hex(HELLO_SNAPPY, &slen);
+    uint8_t *cipher = t_from_hex(HELLO_CIPHER, &clen), *key = t_from_hex(HELLO_K, &klen);
+    uint8_t *id = t_from_hex(HELLO_ID, &ilen), *snap = t_from_hex(HELLO_SNAPPY, &slen);
     T_REQUIRE(cipher && key && id && snap && clen == 20);
     uint8_t bad[64];
 

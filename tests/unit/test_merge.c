@@ -8,7 +8,6 @@
  *  - the order of the inputs decides (b first, three inputs);
  *  - a single input copies it; no input, a missing output directory fail.
  */
-#include <ftw.h>
 #include <jansson.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,61 +15,7 @@
 #include "flist.h"
 #include "flist_json.h"
 #include "t.h"
-
-static char tmpdir[256];
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st; (void)flag; (void)f;
-    return remove(p);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
-    return buf[i];
-}
-
-/* The "response" of each line of a zflist JSON output file. */
-static json_t *load_responses(const char *name)
-{
-    FILE *fp = fopen(t_data(name), "r");
-    if (!fp)
-        return NULL;
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, fp) > 0) {
-        json_t *v = json_loads(line, 0, NULL);
-        if (v)
-            json_array_append(arr, json_object_get(v, "response"));
-        json_decref(v);
-    }
-    free(line);
-    fclose(fp);
-    return arr;
-}
-
-#define T_JSON_EQ(a, b) do { json_t *ja_ = (a), *jb_ = (b); \
-    if (!ja_ || !jb_ || !json_equal(ja_, jb_)) { \
-        char *sa_ = ja_ ? json_dumps(ja_, 0) : NULL, *sb_ = jb_ ? json_dumps(jb_, 0) : NULL; \
-        fprintf(stderr, "%s:%d: json differs:\n  got  %s\n  want %s\n", __FILE__, __LINE__, \
-                sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)"); \
-        free(sa_); free(sb_); t_failed_checks++; } } while (0)
-
-static flist *open_data(const char *name)
-{
-    flist *f = NULL;
-    hub_err err;
-    if (flist_open(t_data(name), &f, &err) != 0) {
-        fprintf(stderr, "open %s: %s\n", name, err.msg);
-        return NULL;
-    }
-    return f;
-}
+#include "t_flist.h"
 
 /* Merges the named inputs into tmp/<out>; returns the opened result. */
 static flist *merge_names(const char *const *names, size_t n, const char *out,
@@ -80,14 +25,14 @@ static flist *merge_names(const char *const *names, size_t n, const char *out,
     hub_err err = { "" };
     int ok = 1;
     for (size_t i = 0; i < n; i++)
-        ok &= (in[i] = open_data(names[i])) != NULL;
-    int rc = ok ? flist_merge(tmp_path(out), in, n, st, &err) : -1;
+        ok &= (in[i] = t_open_data(names[i])) != NULL;
+    int rc = ok ? flist_merge(t_tmp_path(out), in, n, st, &err) : -1;
     if (rc)
         fprintf(stderr, "merge: %s\n", err.msg);
     for (size_t i = 0; i < n; i++)
         flist_close(in[i]);
     flist *f = NULL;
-    if (rc == 0 && flist_open(tmp_path(out), &f, &err) != 0)
+    if (rc == 0 && flist_open(t_tmp_path(out), &f, &err) != 0)
         fprintf(stderr, "open merged: %s\n", err.msg);
     return f;
 }
@@ -118,7 +63,7 @@ static void test_a_b(void)
     hub_err err;
 
     /* find = merged.find.json without b's /conflict directory */
-    json_t *lines = load_responses("merged.find.json");
+    json_t *lines = t_load_responses("merged.find.json");
     json_t *want = json_deep_copy(json_array_get(lines, 0));
     json_decref(lines);
     json_t *content = json_object_get(want, "content");
@@ -139,7 +84,7 @@ static void test_a_b(void)
     T_CHECK(st.fullsize == 93 && st.chunks_uploaded == 0 && st.bytes_uploaded == 0);
 
     /* stat of every path = zflist's (first line for that path) */
-    json_t *stats = load_responses("merged.stat.jsonl");
+    json_t *stats = t_load_responses("merged.stat.jsonl");
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(want, "content"), i, v) {
@@ -162,7 +107,7 @@ static void test_a_b(void)
     json_decref(want);
 
     /* ls /, /shared, /b-only = zflist's; "/" without the second conflict */
-    json_t *ls = load_responses("merged.ls.jsonl");
+    json_t *ls = t_load_responses("merged.ls.jsonl");
     T_REQUIRE(json_array_size(ls) == 4);
     json_t *root = json_deep_copy(json_array_get(ls, 0));
     int removed = 0;
@@ -199,7 +144,7 @@ static void test_a_b(void)
 /* For each name the first input that has it wins. */
 static void test_metadata_union(void)
 {
-    flist *a = open_data("a.flist"), *b = open_data("b.flist");
+    flist *a = t_open_data("a.flist"), *b = t_open_data("b.flist");
     T_REQUIRE(a && b);
     hub_err err = { "" };
     T_CHECK(flist_meta_set(a, "backend", "{\"host\": \"from-a\", \"port\": 1}", &err) == 0);
@@ -207,22 +152,15 @@ static void test_metadata_union(void)
     T_CHECK(flist_meta_set(b, "x", "from b", &err) == 0);
     T_CHECK(flist_meta_set(b, "y", "only in b", &err) == 0);
     flist *in[2] = { a, b };
-    T_REQUIRE(flist_merge(tmp_path("meta.flist"), in, 2, NULL, &err) == 0);
+    T_REQUIRE(flist_merge(t_tmp_path("meta.flist"), in, 2, NULL, &err) == 0);
     flist_close(a);
     flist_close(b);
 
     flist *f = NULL;
-    T_REQUIRE(flist_open(tmp_path("meta.flist"), &f, &err) == 0);
-    char *v = NULL;
-    T_CHECK(flist_meta_get(f, "backend", &v, &err) == 0);
-    T_STREQ(v, "{\"host\": \"from-a\", \"port\": 1}");
-    free(v);
-    T_CHECK(flist_meta_get(f, "x", &v, &err) == 0);
-    T_STREQ(v, "from a");
-    free(v);
-    T_CHECK(flist_meta_get(f, "y", &v, &err) == 0);
-    T_STREQ(v, "only in b");
-    free(v);
+    T_REQUIRE(flist_open(t_tmp_path("meta.flist"), &f, &err) == 0);
+    T_META_EQ(f, "backend", "{\"host\": \"from-a\", \"port\": 1}");
+    T_META_EQ(f, "x", "from a");
+    T_META_EQ(f, "y", "only in b");
     char **mn = NULL;
     size_t n = 0;
     T_CHECK(flist_meta_names(f, &mn, &n, &err) == 0);
@@ -244,7 +182,7 @@ static void test_order(void)
     free(paths);
     hub_err err;
     /* /common.txt and /shared/both.txt are b's (stat = b's stat) */
-    flist *b = open_data("b.flist");
+    flist *b = t_open_data("b.flist");
     T_REQUIRE(b != NULL);
     static const char *from_b[] = { "/common.txt", "/shared/both.txt", "/conflict",
                                     "/conflict/inner.txt", "/b-link" };
@@ -295,7 +233,7 @@ static void test_single_and_errors(void)
     static const char *s[] = { "sample.flist" };
     flist *f = merge_names(s, 1, "one.flist", NULL);
     T_REQUIRE(f != NULL);
-    flist *orig = open_data("sample.flist");
+    flist *orig = t_open_data("sample.flist");
     T_REQUIRE(orig != NULL);
     hub_err err = { "" };
     json_t *got = flist_json_find(f, "/", 0, NULL, &err);
@@ -315,26 +253,26 @@ static void test_single_and_errors(void)
     json_decref(exp);
 
     /* no input */
-    T_CHECK(flist_merge(tmp_path("none.flist"), NULL, 0, NULL, &err) == -1);
+    T_CHECK(flist_merge(t_tmp_path("none.flist"), NULL, 0, NULL, &err) == -1);
     T_STREQ(err.msg, "merge: no input flist");
     /* an output directory that does not exist: error, nothing written */
     flist *in[1] = { orig };
-    T_CHECK(flist_merge(tmp_path("missing-dir/x.flist"), in, 1, NULL, &err) == -1);
+    T_CHECK(flist_merge(t_tmp_path("missing-dir/x.flist"), in, 1, NULL, &err) == -1);
     T_CHECK(err.msg[0] != '\0');
-    T_CHECK(access(tmp_path("missing-dir"), F_OK) != 0);
+    T_CHECK(access(t_tmp_path("missing-dir"), F_OK) != 0);
     flist_close(orig);
     flist_close(f);
 }
 
 static void test_setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_merge.XXXXXX");
-    T_REQUIRE(mkdtemp(tmpdir) != NULL);
+    if (t_tmp_setup("test_merge") != 0)
+        exit(1);   /* every later case writes below the directory */
 }
 
 static void test_cleanup(void)
 {
-    T_CHECK(nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+    T_CHECK(t_tmp_cleanup() == 0);
 }
 
 T_MAIN(T_CASE(test_setup), T_CASE(test_a_b), T_CASE(test_metadata_union), T_CASE(test_order),

@@ -20,35 +20,13 @@
 #include "flist_json.h"
 #include "flist_keys.h"
 #include "t.h"
-
-/* Reads a whole file (NUL-terminated, *len without the NUL). NULL on error. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = (size_t)n;
-    }
-    return buf;
-}
+#include "t_flist.h"
 
 /* Line i (0-based) of a test data file, with its '\n', in a static buffer. */
 static const char *line_of(const char *file, int i)
 {
     static char buf[65536];
-    char *all = slurp(t_data(file), NULL);
+    char *all = t_slurp(t_data(file), NULL);
     if (!all)
         return NULL;
     char *p = all;
@@ -86,6 +64,10 @@ static char *dump(json_t *v)
     return out;
 }
 
+/* Checks that dump(v) (steals v) equals the line want. */
+#define T_DUMP_EQ(v, want) do { char *t_got_ = dump(v); \
+    T_STREQ(t_got_, (want)); free(t_got_); } while (0)
+
 /* t_data without the shared static buffer, for threads. */
 static const char *t_data_path(const char *name)
 {
@@ -95,31 +77,20 @@ static const char *t_data_path(const char *name)
     return buf;
 }
 
-static flist *open_data(const char *name)
-{
-    flist *f = NULL;
-    hub_err err = { "" };
-    if (flist_open(t_data(name), &f, &err) < 0)
-        fprintf(stderr, "open %s: %s\n", name, err.msg);
-    return f;
-}
-
 /* find output equals the .find.json file. */
 static void check_find(const char *base)
 {
     char flname[64], jsname[64];
     snprintf(flname, sizeof flname, "%s.flist", base);
     snprintf(jsname, sizeof jsname, "%s.find.json", base);
-    flist *f = open_data(flname);
+    flist *f = t_open_data(flname);
     T_REQUIRE(f);
     int rc = 99;
     hub_err err = { "" };
     json_t *v = flist_json_find(f, "/", 0, &rc, &err);
     T_CHECK(rc == 0);
     T_REQUIRE(v);
-    char *got = dump(v);
-    T_STREQ(got, line_of(jsname, 0));
-    free(got);
+    T_DUMP_EQ(v, line_of(jsname, 0));
     flist_close(f);
 }
 
@@ -132,28 +103,25 @@ static void test_find_all(void)
 
 static void test_empty(void)
 {
-    flist *f = open_data("empty.flist");
+    flist *f = t_open_data("empty.flist");
     T_REQUIRE(f);
     int rc;
     hub_err err;
-    char *got = dump(flist_json_find(f, "/", 0, &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": {\"content\": [], "
-                 "\"regular\": 0, \"symlink\": 0, \"directory\": 0, \"special\": 0, "
-                 "\"failure\": 0, \"fullsize\": 0}}\n");
-    free(got);
-    got = dump(flist_json_ls(f, "/", &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": []}\n");
-    free(got);
-    got = dump(flist_json_metadata(f, NULL, &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": []}\n");
-    free(got);
+    T_DUMP_EQ(flist_json_find(f, "/", 0, &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": {\"content\": [], "
+              "\"regular\": 0, \"symlink\": 0, \"directory\": 0, \"special\": 0, "
+              "\"failure\": 0, \"fullsize\": 0}}\n");
+    T_DUMP_EQ(flist_json_ls(f, "/", &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": []}\n");
+    T_DUMP_EQ(flist_json_metadata(f, NULL, &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": []}\n");
     flist_close(f);
 }
 
 /* ls of each directory equals the .ls.jsonl lines. */
 static void check_ls(const char *flname, const char *jsname, const char *const *dirs, int n)
 {
-    flist *f = open_data(flname);
+    flist *f = t_open_data(flname);
     T_REQUIRE(f);
     for (int i = 0; i < n; i++) {
         int rc = 99;
@@ -161,9 +129,7 @@ static void check_ls(const char *flname, const char *jsname, const char *const *
         json_t *v = flist_json_ls(f, dirs[i], &rc, &err);
         T_CHECK(rc == 0);
         T_REQUIRE(v);
-        char *got = dump(v);
-        T_STREQ(got, line_of(jsname, i));
-        free(got);
+        T_DUMP_EQ(v, line_of(jsname, i));
     }
     T_CHECK(line_of(jsname, n) == NULL);
     flist_close(f);
@@ -185,7 +151,7 @@ static void check_stat(const char *base, const char *device_path, const char *de
     snprintf(flname, sizeof flname, "%s.flist", base);
     snprintf(jsname, sizeof jsname, "%s.find.json", base);
     snprintf(stname, sizeof stname, "%s.stat.jsonl", base);
-    flist *f = open_data(flname);
+    flist *f = t_open_data(flname);
     T_REQUIRE(f);
     json_t *find = json_loads(line_of(jsname, 0), 0, NULL);
     T_REQUIRE(find);
@@ -210,9 +176,7 @@ static void check_stat(const char *base, const char *device_path, const char *de
             T_STREQ(json_string_value(dev), device);
             json_object_set_new(v, "device", json_string(""));
         }
-        char *got = dump(v);
-        T_STREQ(got, line_of(stname, (int)i));
-        free(got);
+        T_DUMP_EQ(v, line_of(stname, (int)i));
     }
     T_CHECK(json_array_size(content) > 0);
     T_CHECK(line_of(stname, (int)json_array_size(content)) == NULL);
@@ -229,7 +193,7 @@ static void test_stat(void)
 
 static void test_metadata(void)
 {
-    flist *f = open_data("sample.flist");
+    flist *f = t_open_data("sample.flist");
     T_REQUIRE(f);
     int rc = 99;
     hub_err err;
@@ -237,17 +201,13 @@ static void test_metadata(void)
     T_CHECK(rc == 0);
     T_REQUIRE(names);
     json_incref(names);
-    char *got = dump(names);
-    T_STREQ(got, line_of("sample.metadata.json", 0));
-    free(got);
+    T_DUMP_EQ(names, line_of("sample.metadata.json", 0));
     size_t i;
     json_t *name;
     json_array_foreach(names, i, name) {
         json_t *v = flist_json_metadata(f, json_string_value(name), &rc, &err);
         T_CHECK(rc == 0);
-        got = dump(v);
-        T_STREQ(got, line_of("sample.metadata.jsonl", (int)i));
-        free(got);
+        T_DUMP_EQ(v, line_of("sample.metadata.jsonl", (int)i));
     }
     T_CHECK(json_array_size(names) == 7);
     json_decref(names);
@@ -286,7 +246,7 @@ static int bigdir_cb(const flist_entry *e, void *ud)
 
 static void test_bigdir(void)
 {
-    flist *f = open_data("bigdir.flist");
+    flist *f = t_open_data("bigdir.flist");
     T_REQUIRE(f);
     names_ctx c = { 0, 0 };
     hub_err err;
@@ -322,7 +282,7 @@ static int lookup_cb(const flist_entry *e, void *ud)
 
 static void test_lookup(void)
 {
-    flist *f = open_data("merged.flist");
+    flist *f = t_open_data("merged.flist");
     T_REQUIRE(f);
     found e = { 0 };
     hub_err err;
@@ -337,7 +297,7 @@ static void test_lookup(void)
     T_CHECK(flist_lookup(f, "/nope/x", lookup_cb, &e, &err) == FLIST_ENOENT);
     flist_close(f);
 
-    f = open_data("sample.flist");
+    f = t_open_data("sample.flist");
     T_REQUIRE(f);
     const char *spellings[] = { "/a/b", "a/b", "/a/b/", "a/b/" };
     for (int i = 0; i < 4; i++) {
@@ -442,7 +402,7 @@ static int content_cb(const flist_entry *e, void *ud)
         hub_hex(e->inode->blocks[i].id, 16, hex);
         snprintf(name, sizeof name, "chunks/%s", hex);
         size_t clen;
-        char *cipher = slurp(t_data(name), &clen);
+        char *cipher = t_slurp(t_data(name), &clen);
         size_t plen = 0;
         hub_err err = { "" };
         if (!cipher || chunk_decrypt((uint8_t *)cipher, clen, e->inode->blocks[i].id,
@@ -472,7 +432,7 @@ static int content_cb(const flist_entry *e, void *ud)
 
 static void test_content(void)
 {
-    flist *f = open_data("sample.flist");
+    flist *f = t_open_data("sample.flist");
     T_REQUIRE(f);
     content_ctx c = { 0, 0, 0 };
     hub_err err;
@@ -499,17 +459,16 @@ static int stop_cb(const flist_entry *e, void *ud)
 
 static void test_walk_sub(void)
 {
-    flist *f = open_data("sample.flist");
+    flist *f = t_open_data("sample.flist");
     T_REQUIRE(f);
     int rc;
     hub_err err;
-    char *got = dump(flist_json_find(f, "/a/b", 3, &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": {\"content\": ["
-                 "{\"size\": 4096, \"path\": \"/a/b/c\"}, {\"size\": 5, \"path\": \"/a/b/c/deep.txt\"}, "
-                 "{\"size\": 18, \"path\": \"/a/b/c/link-up\"}, {\"size\": 10, \"path\": \"/a/b/b.txt\"}], "
-                 "\"regular\": 2, \"symlink\": 1, \"directory\": 1, \"special\": 0, "
-                 "\"failure\": 3, \"fullsize\": 15}}\n");
-    free(got);
+    T_DUMP_EQ(flist_json_find(f, "/a/b", 3, &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": {\"content\": ["
+              "{\"size\": 4096, \"path\": \"/a/b/c\"}, {\"size\": 5, \"path\": \"/a/b/c/deep.txt\"}, "
+              "{\"size\": 18, \"path\": \"/a/b/c/link-up\"}, {\"size\": 10, \"path\": \"/a/b/b.txt\"}], "
+              "\"regular\": 2, \"symlink\": 1, \"directory\": 1, \"special\": 0, "
+              "\"failure\": 3, \"fullsize\": 15}}\n");
     int n = 0;
     T_CHECK(flist_walk(f, "/", stop_cb, &n, &err) == 42);
     T_CHECK(n == 3);
@@ -521,7 +480,7 @@ static void test_walk_sub(void)
 static void test_containers(void)
 {
     size_t len;
-    char *gz = slurp(t_data("sample.flist"), &len);
+    char *gz = t_slurp(t_data("sample.flist"), &len);
     T_REQUIRE(gz);
     /* gunzip -> plain tar */
     size_t cap = 1 << 20;
@@ -541,9 +500,7 @@ static void test_containers(void)
     flist *f = NULL;
     T_CHECK(flist_open_buffer(tar, tar_len, &f, &err) == 0);
     int rc;
-    char *got = f ? dump(flist_json_find(f, "/", 0, &rc, &err)) : NULL;
-    T_STREQ(got, line_of("sample.find.json", 0));
-    free(got);
+    T_DUMP_EQ(f ? flist_json_find(f, "/", 0, &rc, &err) : NULL, line_of("sample.find.json", 0));
     flist_close(f);
 
     uint8_t *db = NULL;
@@ -553,9 +510,7 @@ static void test_containers(void)
     T_CHECK(db && memcmp(db, tar + 1024, 28672) == 0);
     f = NULL;
     T_CHECK(flist_open_buffer(db, db_len, &f, &err) == 0);
-    got = f ? dump(flist_json_find(f, "/", 0, &rc, &err)) : NULL;
-    T_STREQ(got, line_of("sample.find.json", 0));
-    free(got);
+    T_DUMP_EQ(f ? flist_json_find(f, "/", 0, &rc, &err) : NULL, line_of("sample.find.json", 0));
     flist_close(f);
     /* the limit is enforced */
     uint8_t *db2 = NULL;
@@ -577,7 +532,7 @@ static void test_save(void)
     char out[256];
     snprintf(out, sizeof out, "%s/saved.flist", dir);
 
-    flist *f = open_data("sample.flist");
+    flist *f = t_open_data("sample.flist");
     T_REQUIRE(f);
     hub_err err = { "" };
     const char *be = "{\"namespace\": \"hub\", \"host\": \"zdb.example\", \"port\": 9900}";
@@ -590,7 +545,7 @@ static void test_save(void)
     struct stat st;
     T_CHECK(stat(out, &st) == 0 && (st.st_mode & 0777) == 0644);
     size_t len;
-    uint8_t *bytes = (uint8_t *)slurp(out, &len);
+    uint8_t *bytes = (uint8_t *)t_slurp(out, &len);
     T_REQUIRE(bytes);
     static const uint8_t gzhead[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
     T_CHECK(len > 10 && memcmp(bytes, gzhead, 10) == 0);
@@ -599,28 +554,23 @@ static void test_save(void)
     T_CHECK(flist_open(out, &f, &err) == 0);
     T_REQUIRE(f);
     int rc;
-    char *got = dump(flist_json_metadata(f, NULL, &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": [\"backend\", "
-                 "\"entrypoint\", \"environ\", \"port\", \"readme\", \"volume\", \"zz-new\"]}\n");
-    free(got);
-    got = dump(flist_json_metadata(f, "backend", &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": {\"metadata\": \"backend\", "
-                 "\"value\": {\"namespace\": \"hub\", \"host\": \"zdb.example\", \"port\": 9900}}}\n");
-    free(got);
-    got = dump(flist_json_metadata(f, "zz-new", &rc, &err));
-    T_STREQ(got, "{\"success\": true, \"error\": null, \"response\": {\"metadata\": \"zz-new\", "
-                 "\"value\": \"42\"}}\n");
-    free(got);
-    got = dump(flist_json_find(f, "/", 0, &rc, &err));
-    T_STREQ(got, line_of("sample.find.json", 0));
-    free(got);
+    T_DUMP_EQ(flist_json_metadata(f, NULL, &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": [\"backend\", "
+              "\"entrypoint\", \"environ\", \"port\", \"readme\", \"volume\", \"zz-new\"]}\n");
+    T_DUMP_EQ(flist_json_metadata(f, "backend", &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": {\"metadata\": \"backend\", "
+              "\"value\": {\"namespace\": \"hub\", \"host\": \"zdb.example\", \"port\": 9900}}}\n");
+    T_DUMP_EQ(flist_json_metadata(f, "zz-new", &rc, &err),
+              "{\"success\": true, \"error\": null, \"response\": {\"metadata\": \"zz-new\", "
+              "\"value\": \"42\"}}\n");
+    T_DUMP_EQ(flist_json_find(f, "/", 0, &rc, &err), line_of("sample.find.json", 0));
 
     /* saving again gives the same bytes (deterministic archive) */
     char out2[300];
     snprintf(out2, sizeof out2, "%s/again.flist", dir);
     T_CHECK(flist_save(f, out2, &err) == 0);
     size_t len2;
-    char *bytes2 = slurp(out2, &len2);
+    char *bytes2 = t_slurp(out2, &len2);
     T_CHECK(bytes2 && len2 == len && memcmp(bytes, bytes2, len) == 0);
     free(bytes2);
     unlink(out2);
@@ -659,7 +609,7 @@ static void test_save(void)
 
     /* hub_write_atomic replaces atomically */
     T_CHECK(hub_write_atomic(out, "abc", 3, &err) == 0);
-    char *back = slurp(out, &len);
+    char *back = t_slurp(out, &len);
     T_CHECK(back && len == 3 && memcmp(back, "abc", 3) == 0);
     free(back);
     char bad[300];

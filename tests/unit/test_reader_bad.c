@@ -19,6 +19,7 @@
 #include "flist_keys.h"
 #include "flist_schema.h"
 #include "t.h"
+#include "t_flist.h"
 
 static char work_dir[] = "/tmp/test_reader_bad.XXXXXX";
 static char tmp_dir[] = "/tmp/test_reader_bad_tmp.XXXXXX";
@@ -28,19 +29,11 @@ typedef struct buf {
     size_t len;
 } buf;
 
-static buf slurp(const char *path)
+/* A whole file as a buf ({NULL, 0} when it cannot be read). */
+static buf file_buf(const char *path)
 {
     buf b = { NULL, 0 };
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return b;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    b.data = malloc((size_t)n + 1);
-    if (b.data && fread(b.data, 1, (size_t)n, fp) == (size_t)n)
-        b.len = (size_t)n;
-    fclose(fp);
+    b.data = (uint8_t *)t_slurp(path, &b.len);
     return b;
 }
 
@@ -279,7 +272,7 @@ static void test_not_flists(void)
 
 static void test_truncated(void)
 {
-    buf b = slurp(t_data("sample.flist"));
+    buf b = file_buf(t_data("sample.flist"));
     T_REQUIRE(b.len > 1000);
     size_t cuts[] = { 1, 2, 9, 10, 11, 50, 200, b.len / 3, b.len / 2, b.len - 100,
                       b.len - 9, b.len - 8, b.len - 4, b.len - 1 };
@@ -321,11 +314,10 @@ static void test_truncated(void)
 
 static void test_bad_members(void)
 {
-    buf b = slurp(t_data("sample.flist"));
-    uint8_t *db = NULL;
     size_t db_len = 0;
+    uint8_t *db = t_flist_db(t_data("sample.flist"), &db_len);
+    T_REQUIRE(db != NULL);
     hub_err err;
-    T_REQUIRE(flist_archive_unpack(b.data, b.len, FLIST_MAX_DB_SIZE, &db, &db_len, &err) == 0);
 
     member none[] = { { "./", NULL, 0, 'd' }, { "./other.txt", "hello", 5, 'f' } };
     buf tar = make_tar(none, 2);
@@ -364,7 +356,6 @@ static void test_bad_members(void)
     flist_close(f);
     free(tar.data);
     free(db);
-    free(b.data);
 }
 
 static void test_not_flist_db(void)
@@ -638,11 +629,10 @@ static void test_subdir_fallback(void)
 /* Bytes flipped in a real database: refused or read, never a crash. */
 static void test_fuzzed_db(void)
 {
-    buf b = slurp(t_data("sample.flist"));
-    uint8_t *db = NULL;
     size_t db_len = 0;
+    uint8_t *db = t_flist_db(t_data("sample.flist"), &db_len);
+    T_REQUIRE(db != NULL);
     hub_err err;
-    T_REQUIRE(flist_archive_unpack(b.data, b.len, FLIST_MAX_DB_SIZE, &db, &db_len, &err) == 0);
     uint8_t *copy = malloc(db_len);
     uint32_t x = 12345;
     for (int round = 0; round < 300; round++) {
@@ -669,7 +659,6 @@ static void test_fuzzed_db(void)
     }
     free(copy);
     free(db);
-    free(b.data);
 }
 
 /* A gzip bomb: a tar member flistdb.sqlite3 of FLIST_MAX_DB_SIZE + 1 MiB of

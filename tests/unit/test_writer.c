@@ -17,7 +17,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <jansson.h>
@@ -30,79 +29,18 @@
 #include "flist_json.h"
 #include "flist_keys.h"
 #include "t.h"
+#include "t_flist.h"
 #include "t_redis.h"
 
 /* ---------------------------------------------------------------- */
 /* helpers                                                           */
 /* ---------------------------------------------------------------- */
 
-static char tmpdir[256];
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void tmp_setup(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_writer.XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-}
-
-static void tmp_cleanup(void)
-{
-    if (tmpdir[0])
-        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    tmpdir[0] = '\0';
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
-    return buf[i];
-}
-
 static int exists(const char *p)
 {
     struct stat st;
     return lstat(p, &st) == 0;
 }
-
-/* The "response" of each line of a zflist JSON output file. */
-static json_t *load_responses(const char *name)
-{
-    FILE *fp = fopen(t_data(name), "r");
-    if (!fp)
-        return NULL;
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, fp) > 0) {
-        json_t *v = json_loads(line, 0, NULL);
-        if (v)
-            json_array_append(arr, json_object_get(v, "response"));
-        json_decref(v);
-    }
-    free(line);
-    fclose(fp);
-    return arr;
-}
-
-/* Checks a == b as JSON; prints both when not. */
-#define T_JSON_EQ(a, b) do { json_t *ja_ = (a), *jb_ = (b); \
-    if (!ja_ || !jb_ || !json_equal(ja_, jb_)) { \
-        char *sa_ = ja_ ? json_dumps(ja_, 0) : NULL, *sb_ = jb_ ? json_dumps(jb_, 0) : NULL; \
-        fprintf(stderr, "%s:%d: json differs:\n  got  %s\n  want %s\n", __FILE__, __LINE__, \
-                sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)"); \
-        free(sa_); free(sb_); t_failed_checks++; } } while (0)
 
 /* Builds `out` from a tar archive with the given thread count. Returns the
  * source/finish result; err filled. */
@@ -118,26 +56,6 @@ static int build_tar(const char *tar, const char *out, int threads, const backen
         rc = flist_writer_finish(w, out, st, err);
     flist_writer_free(w);
     return rc;
-}
-
-/* The database inside an .flist (malloc'ed). */
-static uint8_t *flist_db(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, fp);
-    fclose(fp);
-    uint8_t *db = NULL;
-    hub_err err;
-    if (got != (size_t)n || flist_archive_unpack(buf, got, FLIST_MAX_DB_SIZE, &db, len, &err))
-        db = NULL;
-    free(buf);
-    return db;
 }
 
 /* A memory reader for flist_src_entry.read. */
@@ -207,7 +125,7 @@ static void check_sample(const char *path)
     T_REQUIRE(flist_open(path, &f, &err) == 0);
 
     /* find: identical */
-    json_t *want = load_responses("sample.find.json");
+    json_t *want = t_load_responses("sample.find.json");
     T_REQUIRE(want != NULL);
     json_t *got = flist_json_find(f, "/", 0, NULL, &err);
     T_JSON_EQ(got, json_array_get(want, 0));
@@ -215,7 +133,7 @@ static void check_sample(const char *path)
 
     /* ls of every directory */
     static const char *dirs[] = { "/", "/a", "/a/b", "/a/b/c", "/emptydir" };
-    json_t *ls = load_responses("sample.ls.jsonl");
+    json_t *ls = t_load_responses("sample.ls.jsonl");
     T_CHECK(json_array_size(ls) == 5);
     for (size_t i = 0; i < 5; i++) {
         json_t *exp = json_deep_copy(json_array_get(ls, i));
@@ -231,7 +149,7 @@ static void check_sample(const char *path)
     json_decref(ls);
 
     /* stat of every path of find, in find order: chunk ids and keys too */
-    json_t *stats = load_responses("sample.stat.jsonl");
+    json_t *stats = t_load_responses("sample.stat.jsonl");
     json_t *content = json_object_get(json_array_get(want, 0), "content");
     T_CHECK(json_array_size(stats) == json_array_size(content));
     T_CHECK(json_array_size(stats) == 26);
@@ -248,7 +166,7 @@ static void check_sample(const char *path)
     json_decref(want);
 
     /* readme: {"readme": <content of /.README.md>}, jansson flags 0 */
-    json_t *meta = load_responses("sample.metadata.jsonl");
+    json_t *meta = t_load_responses("sample.metadata.jsonl");
     json_t *readme = NULL;
     size_t i;
     json_t *v;
@@ -257,10 +175,7 @@ static void check_sample(const char *path)
             readme = json_object_get(v, "value");
     T_REQUIRE(readme != NULL);
     char *exp_text = json_dumps(readme, 0);
-    char *text = NULL;
-    T_CHECK(flist_meta_get(f, "readme", &text, &err) == 0);
-    T_STREQ(text, exp_text);
-    free(text);
+    T_META_EQ(f, "readme", exp_text);
     free(exp_text);
     json_decref(meta);
 
@@ -312,7 +227,7 @@ static void test_sample_tar(void)
     hub_err err = { "" };
     flist_stats st;
     memset(&st, 0xff, sizeof st);
-    const char *out = tmp_path("sample.flist");
+    const char *out = t_tmp_path("sample.flist");
     int rc = build_tar(t_data("tree.tar.gz"), out, 0, NULL, &st, &err);
     if (rc)
         fprintf(stderr, "build: %s\n", err.msg);
@@ -328,11 +243,11 @@ static void test_sample_tar(void)
 static void test_threads_identical(void)
 {
     hub_err err = { "" };
-    const char *o1 = tmp_path("t1.flist"), *o2 = tmp_path("t2.flist");
+    const char *o1 = t_tmp_path("t1.flist"), *o2 = t_tmp_path("t2.flist");
     T_REQUIRE(build_tar(t_data("tree.tar.gz"), o1, 1, NULL, NULL, &err) == 0);
     T_REQUIRE(build_tar(t_data("tree.tar.gz"), o2, 2, NULL, NULL, &err) == 0);
     size_t l1 = 0, l2 = 0;
-    uint8_t *d1 = flist_db(o1, &l1), *d2 = flist_db(o2, &l2);
+    uint8_t *d1 = t_flist_db(o1, &l1), *d2 = t_flist_db(o2, &l2);
     T_CHECK(d1 && d2 && l1 == l2 && l1 > 0 && memcmp(d1, d2, l1) == 0);
     free(d1);
     free(d2);
@@ -399,7 +314,7 @@ static int make_tar(const char *path, const tar_member *m, size_t n)
  * and no output file. */
 static void expect_refused(const tar_member *m, size_t n, const char *msg)
 {
-    const char *tar = tmp_path("bad.tar.gz"), *out = tmp_path("bad.flist");
+    const char *tar = t_tmp_path("bad.tar.gz"), *out = t_tmp_path("bad.flist");
     T_REQUIRE(make_tar(tar, m, n) == 0);
     hub_err err = { "" };
     T_CHECK(build_tar(tar, out, 2, NULL, NULL, &err) == -1);
@@ -429,7 +344,7 @@ static void test_hostile_tar(void)
     const tar_member abs[] = { { "/etc/passwd", AE_IFREG, "root:x:0:0\n" },
                                { "/etc/ln", AE_IFLNK, "../../../../etc/shadow" },
                                { "./etc/hl", 0, "/etc/passwd" } };
-    const char *tar = tmp_path("abs.tar.gz"), *out = tmp_path("abs.flist");
+    const char *tar = t_tmp_path("abs.tar.gz"), *out = t_tmp_path("abs.flist");
     T_REQUIRE(make_tar(tar, abs, 3) == 0);
     hub_err err = { "" };
     T_REQUIRE(build_tar(tar, out, 2, NULL, NULL, &err) == 0);
@@ -474,7 +389,7 @@ static void test_tar_variants(void)
                                    ARCHIVE_FORMAT_TAR_GNUTAR };
     char *first = NULL;
     for (size_t i = 0; i < 5; i++) {
-        const char *tar = tmp_path("v.tar"), *out = tmp_path("v.flist");
+        const char *tar = t_tmp_path("v.tar"), *out = t_tmp_path("v.flist");
         T_REQUIRE(make_tar_as(tar, m, 4, formats[i], filters[i]) == 0);
         hub_err err = { "" };
         int rc = build_tar(tar, out, 2, NULL, NULL, &err);
@@ -523,7 +438,7 @@ static void put_file(const char *path, const char *s, mode_t mode)
 static void test_dir_source(void)
 {
     char src[512], p[600];
-    snprintf(src, sizeof src, "%s/src", tmpdir);
+    snprintf(src, sizeof src, "%s/src", t_tmpdir());
     T_REQUIRE(mkdir(src, 0755) == 0);
 #define SRC(rel) (snprintf(p, sizeof p, "%s/%s", src, rel), p)
     put_file(SRC("hello.txt"), "hello world\n", 0640);
@@ -552,7 +467,7 @@ static void test_dir_source(void)
         fprintf(stderr, "dir: %s\n", err.msg);
     T_CHECK(rc == 0);
     flist_stats st;
-    const char *out = tmp_path("dir.flist");
+    const char *out = t_tmp_path("dir.flist");
     T_REQUIRE(flist_writer_finish(w, out, &st, &err) == 0);
     flist_writer_free(w);
     T_CHECK(st.regular == 4 && st.directory == 2 && st.symlink == 1 && st.special == 1);
@@ -634,7 +549,7 @@ static void test_broken_tar(void)
     fclose(fp);
     T_REQUIRE(n > 100000);
 
-    const char *tar = tmp_path("cut.tar.gz"), *out = tmp_path("cut.flist");
+    const char *tar = t_tmp_path("cut.tar.gz"), *out = t_tmp_path("cut.flist");
     write_bytes(tar, buf, n / 2);
     hub_err err = { "" };
     T_CHECK(build_tar(tar, out, 2, NULL, NULL, &err) == -1);
@@ -660,7 +575,7 @@ static void test_broken_tar(void)
     T_CHECK(!exists(out));
 
     /* missing file */
-    T_CHECK(build_tar(tmp_path("nope.tar"), out, 2, NULL, NULL, &err) == -1);
+    T_CHECK(build_tar(t_tmp_path("nope.tar"), out, 2, NULL, NULL, &err) == -1);
     T_CHECK(strstr(err.msg, "nope.tar") != NULL);
     T_CHECK(!exists(out));
 }
@@ -722,7 +637,7 @@ static void test_semantics(void)
     T_CHECK(flist_writer_has_meta(w, "readme") == 0);
 
     flist_stats st;
-    const char *out = tmp_path("sem.flist");
+    const char *out = t_tmp_path("sem.flist");
     int rc = flist_writer_finish(w, out, &st, &err);
     if (rc)
         fprintf(stderr, "finish: %s\n", err.msg);
@@ -806,13 +721,8 @@ static void test_semantics(void)
     T_STREQ(dev->entries[0].target, "/some/where");
     flist_dir_free(dev);
 
-    char *v = NULL;
-    T_CHECK(flist_meta_get(f, "readme", &v, &err) == 0);
-    T_STREQ(v, "{\"readme\": \"plain readme\\n\"}");
-    free(v);
-    T_CHECK(flist_meta_get(f, "hello", &v, &err) == 0);
-    T_STREQ(v, "world");
-    free(v);
+    T_META_EQ(f, "readme", "{\"readme\": \"plain readme\\n\"}");
+    T_META_EQ(f, "hello", "world");
     flist_close(f);
 }
 
@@ -830,24 +740,20 @@ static void test_readme(void)
     T_CHECK(add_file(w, ".README", "old", &err) == 0);
     T_CHECK(add_file(w, ".README.md", "# md \"q\"\n", &err) == 0);
     T_CHECK(add_file(w, "sub/.README.md", "not the root", &err) == 0);
-    T_REQUIRE(flist_writer_finish(w, tmp_path("r1.flist"), NULL, &err) == 0);
+    T_REQUIRE(flist_writer_finish(w, t_tmp_path("r1.flist"), NULL, &err) == 0);
     flist_writer_free(w);
-    T_REQUIRE(flist_open(tmp_path("r1.flist"), &f, &err) == 0);
-    T_CHECK(flist_meta_get(f, "readme", &v, &err) == 0);
-    T_STREQ(v, "{\"readme\": \"# md \\\"q\\\"\\n\"}");
-    free(v);
+    T_REQUIRE(flist_open(t_tmp_path("r1.flist"), &f, &err) == 0);
+    T_META_EQ(f, "readme", "{\"readme\": \"# md \\\"q\\\"\\n\"}");
     flist_close(f);
 
     w = flist_writer_new(&o, &err);
     T_REQUIRE(w != NULL);
     T_CHECK(flist_writer_meta(w, "readme", "{\"readme\": \"mine\"}", &err) == 0);
     T_CHECK(add_file(w, ".README.md", "from the tree", &err) == 0);
-    T_REQUIRE(flist_writer_finish(w, tmp_path("r2.flist"), NULL, &err) == 0);
+    T_REQUIRE(flist_writer_finish(w, t_tmp_path("r2.flist"), NULL, &err) == 0);
     flist_writer_free(w);
-    T_REQUIRE(flist_open(tmp_path("r2.flist"), &f, &err) == 0);
-    T_CHECK(flist_meta_get(f, "readme", &v, &err) == 0);
-    T_STREQ(v, "{\"readme\": \"mine\"}");
-    free(v);
+    T_REQUIRE(flist_open(t_tmp_path("r2.flist"), &f, &err) == 0);
+    T_META_EQ(f, "readme", "{\"readme\": \"mine\"}");
     flist_close(f);
 
     w = flist_writer_new(&o, &err);
@@ -856,9 +762,9 @@ static void test_readme(void)
     /* a .README that became a directory is no readme either */
     T_CHECK(add_file(w, ".README", "was a file", &err) == 0);
     T_CHECK(add_file(w, ".README/inner", "dir now", &err) == 0);
-    T_REQUIRE(flist_writer_finish(w, tmp_path("r3.flist"), NULL, &err) == 0);
+    T_REQUIRE(flist_writer_finish(w, t_tmp_path("r3.flist"), NULL, &err) == 0);
     flist_writer_free(w);
-    T_REQUIRE(flist_open(tmp_path("r3.flist"), &f, &err) == 0);
+    T_REQUIRE(flist_open(t_tmp_path("r3.flist"), &f, &err) == 0);
     T_CHECK(flist_meta_get(f, "readme", &v, &err) == FLIST_ENOENT);
     flist_close(f);
 }
@@ -876,8 +782,8 @@ static void test_errors(void)
     /* the failure is sticky: nothing can be published */
     T_CHECK(add_file(w, "more", "x", &err) == -1);
     T_STREQ(err.msg, "entry 'hl': hard link target 'dir' is not a regular file");
-    T_CHECK(flist_writer_finish(w, tmp_path("err.flist"), NULL, &err) == -1);
-    T_CHECK(!exists(tmp_path("err.flist")));
+    T_CHECK(flist_writer_finish(w, t_tmp_path("err.flist"), NULL, &err) == -1);
+    T_CHECK(!exists(t_tmp_path("err.flist")));
     flist_writer_free(w);
 
     /* unclean paths and short content */
@@ -897,7 +803,7 @@ static void test_errors(void)
     flist_writer_free(w);
 
     /* the abandoned writer above left nothing behind */
-    T_CHECK(!exists(tmp_path("err.flist")));
+    T_CHECK(!exists(t_tmp_path("err.flist")));
 }
 
 /* ---------------------------------------------------------------- */
@@ -924,14 +830,14 @@ static void test_big_dir(void)
         }
     }
     flist_stats st;
-    const char *out = tmp_path("big.flist");
+    const char *out = t_tmp_path("big.flist");
     T_REQUIRE(flist_writer_finish(w, out, &st, &err) == 0);
     flist_writer_free(w);
     T_CHECK(st.regular == N && st.directory == 1 && st.chunks == N && st.chunks_unique == 1);
 
     /* the row is really larger than 4 MiB */
     size_t len = 0;
-    uint8_t *db = flist_db(out, &len);
+    uint8_t *db = t_flist_db(out, &len);
     T_REQUIRE(db != NULL);
     sqlite3 *s = NULL;
     T_REQUIRE(sqlite3_open(":memory:", &s) == SQLITE_OK);
@@ -988,7 +894,7 @@ static void test_backend(void)
     T_REQUIRE(backend_url_parse(url, &bu, &err) == 0);
 
     flist_stats st;
-    const char *out = tmp_path("up.flist");
+    const char *out = t_tmp_path("up.flist");
     int rc = build_tar(t_data("tree.tar.gz"), out, 2, &bu, &st, &err);
     if (rc)
         fprintf(stderr, "build: %s\n", err.msg);
@@ -1043,7 +949,7 @@ static void test_backend(void)
     T_CHECK(st.bytes_uploaded == total && total > 0);
 
     /* a second build uploads nothing */
-    T_REQUIRE(build_tar(t_data("tree.tar.gz"), tmp_path("up2.flist"), 1, &bu, &st, &err) == 0);
+    T_REQUIRE(build_tar(t_data("tree.tar.gz"), t_tmp_path("up2.flist"), 1, &bu, &st, &err) == 0);
     T_CHECK(st.chunks_uploaded == 0 && st.bytes_uploaded == 0 && st.chunks_unique == 22);
 
     /* the backend dies during the build: it fails, nothing is published */
@@ -1053,12 +959,12 @@ static void test_backend(void)
     t_redis_kill(&r);
     rc = flist_source_tar(w, t_data("tree.tar.gz"), &err);
     if (rc == 0)
-        rc = flist_writer_finish(w, tmp_path("dead.flist"), NULL, &err);
+        rc = flist_writer_finish(w, t_tmp_path("dead.flist"), NULL, &err);
     flist_writer_free(w);
     T_CHECK(rc == -1);
     fprintf(stderr, "dead backend: %s\n", err.msg);
     T_CHECK(strstr(err.msg, "backend") != NULL);
-    T_CHECK(!exists(tmp_path("dead.flist")));
+    T_CHECK(!exists(t_tmp_path("dead.flist")));
 
     /* no backend at all: the writer does not start */
     T_CHECK(flist_writer_new(&o, &err) == NULL);
@@ -1066,11 +972,18 @@ static void test_backend(void)
     t_redis_stop(&r);
 }
 
-static void test_setup(void) { tmp_setup(); }
+static void test_setup(void)
+{
+    if (t_tmp_setup("test_writer") != 0)
+        exit(1);   /* every later case writes below the directory */
+}
+
 static void test_cleanup(void)
 {
-    tmp_cleanup();
-    T_CHECK(!exists(tmpdir[0] ? tmpdir : "/nonexistent-test-writer"));
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", t_tmpdir());
+    T_CHECK(t_tmp_cleanup() == 0);
+    T_CHECK(!exists(dir));
 }
 
 T_MAIN(T_CASE(test_setup), T_CASE(test_sample_tar), T_CASE(test_threads_identical),
