@@ -77,8 +77,6 @@ echo "== 256 connections"
 report "GET /api/flist/<repo>"            /api/flist/repo0500 256
 echo "peak RSS after 256 connections: $(awk '/VmHWM/ {print $2, $3}' /proc/$api/status)"
 
-echo "== 2 GiB upload (async: queued, not processed)"
-head -c $((2 * 1024 * 1024 * 1024)) /dev/zero | \
-  curl -sf -o /dev/null -w 'upload: HTTP %{http_code} in %{time_total}s\n' \
-       -F "file=@-;filename=big.tar.gz" "$base/api/flist/me/upload?async=1"
+echo "== 2 GiB upload (async: streamed to the spool file and queued)"
+python3 "$here/upload_stream.py" "$base/api/flist/me/upload?async=1" $((2 * 1024 * 1024 * 1024))
 echo "peak RSS after the upload: $(awk '/VmHWM/ {print $2, $3}' /proc/$api/status)"

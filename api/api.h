@@ -1,0 +1,144 @@
+/* api.h - the shared state and request type of flist-hub-api, and the
+ * helpers every handler uses (replies, arguments, the effective user).
+ *
+ * One api_server per process (built in main.c, served by server.c); one
+ * api_req per HTTP request, created on the first call of the access handler
+ * and freed when MHD reports the request complete.
+ */
+#ifndef API_H
+#define API_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "hub_err.h"
+#include "queue.h"
+#include "repo.h"
+
+typedef struct api_cache api_cache;
+typedef struct api_metrics api_metrics;
+typedef struct api_route api_route;
+typedef struct api_req api_req;
+typedef struct api_upload api_upload;
+typedef struct api_wait api_wait;
+
+/* The process-wide state, immutable while serving except where noted. */
+typedef struct api_server {
+    hub_config cfg;
+    repo_store *store;
+    auth_ctx *auth;
+    api_cache *cache;
+    api_metrics *metrics;
+    struct MHD_Daemon *daemon;
+    _Atomic int stopping;          /* SIGTERM received */
+    _Atomic long generation;       /* bumped by every local change */
+} api_server;
+
+#define API_MAX_SEGS 16
+#define API_MAX_ARGS 8
+
+/* One request. */
+struct api_req {
+    api_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;            /* as received ("GET", "INFO", ...) */
+    int is_head;
+    char *path;                    /* raw path, without the query */
+    char *segs[API_MAX_SEGS];      /* decoded segments (malloc'ed) */
+    int nsegs;
+    int has_nul;                   /* a segment decoded a NUL byte (%00) */
+    const api_route *route;        /* NULL until routed */
+    int route_rc;                  /* router_match's result (-1: bad path) */
+    unsigned allow;                /* methods of the routes matching the path */
+    int gated;                     /* the API gate ran */
+    const char *args[API_MAX_ARGS];/* the route's variables, decoded */
+    int nargs;
+    auth_result auth;              /* the gate's result (bearer routes) */
+    int status;                    /* status of the reply (metrics) */
+    int64_t t0_ns;                 /* start (latency histogram) */
+    int replied;                   /* a response was queued */
+    /* bodies */
+    api_upload *upload;            /* multipart uploads */
+    char *body;                    /* small bodies (merge JSON, urlencoded) */
+    size_t body_len, body_cap;
+    int body_too_large;
+    /* compatibility-mode wait */
+    api_wait *wait;
+};
+
+/* ---- replies (reply.c). Each queues the reply and returns MHD's result;
+ * every reply carries Access-Control-Allow-Origin: * ---- */
+
+/* Queues resp (adds the CORS header unless present) with status; takes
+ * ownership of resp. */
+enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp);
+
+/* Queues a shared (cached) response without consuming it; the response
+ * must already carry the CORS header. */
+enum MHD_Result api_queue_keep(api_req *r, int status, struct MHD_Response *resp);
+
+/* A persistent response holding a copy of text, with Content-Type and the
+ * CORS header, for caching (NULL on failure). */
+struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len);
+
+/* E-JSON reply of value v (stolen): Python json.dumps spacing, ASCII
+ * escapes, trailing "\n", Content-Type: application/json. */
+enum MHD_Result api_json(api_req *r, int status, json_t *v);
+
+/* The envelope of HUB-API.md §3: {"status": "success"[, "payload": p]}
+ * (p stolen, omitted when NULL or empty). */
+enum MHD_Result api_success(api_req *r, json_t *payload);
+
+/* {"status": "error", "message": msg} with status. */
+enum MHD_Result api_error(api_req *r, int status, const char *msg);
+
+/* F-JSON {"message": msg, "status": "error"} (sorted keys) with status. */
+enum MHD_Result api_ferror(api_req *r, int status, const char *msg);
+
+/* The framework error page of §2.4 (400, 404, 405, 413, 500, 503, ...). */
+enum MHD_Result api_page(api_req *r, int status);
+
+/* Plain text reply with the given content type (copied). */
+enum MHD_Result api_text(api_req *r, int status, const char *ctype, const char *text, size_t len);
+
+/* 302 to location (absolute URLs unchanged; "/x" made absolute from Host
+ * and X-Forwarded-Proto, §2.5). extra_cookie: a Set-Cookie value or NULL. */
+enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra_cookie);
+
+/* E-JSON text of v with the trailing newline (malloc'ed) or NULL. */
+char *api_dump_ejson(const json_t *v, size_t *len);
+
+/* ---- request helpers (server.c) ---- */
+
+/* A header (case-insensitive name) or NULL. */
+const char *api_header(api_req *r, const char *name);
+
+/* A cookie value or NULL. */
+const char *api_cookie(api_req *r, const char *name);
+
+/* A query parameter, percent- and '+'-decoded, into buf (size n).
+ * Returns buf, or NULL when absent (or longer than n-1). */
+const char *api_query(api_req *r, const char *name, char *buf, size_t n);
+
+/* 1 when the request asks for async mode (?async=1 or Prefer:
+ * respond-async). */
+int api_wants_async(api_req *r);
+
+/* Current time in ns (CLOCK_MONOTONIC) and in unix seconds. */
+int64_t api_now_ns(void);
+long long api_unix_now(void);
+
+/* Marks a local change (invalidates cached listings of this instance). */
+void api_changed(api_server *s);
+
+/* Borrow / give back a Redis queue connection from the pool. put with
+ * broken = 1 closes it. get returns NULL with err when Redis is down. */
+queue *api_queue_get(api_server *s, hub_err *err);
+void api_queue_put(api_server *s, queue *q, int broken);
+
+#endif

@@ -1,0 +1,401 @@
+/* h_jobs.c - the routes that become jobs (HUB-API.md §6.9-§6.12): archive
+ * and flist uploads, merge, docker; validated completely before anything is
+ * queued (ARCHITECTURE.md "Job flow"), then either waited for
+ * (compatibility mode: the original's reply) or answered 202 (async mode).
+ * Also GET /api/jobs/<id> and the /listen/<id> event stream (§10).
+ *
+ * Job inputs (the api -> worker contract, hub:job:<id> field `input`):
+ *   upload       {"file": spool path, "filename": client file name,
+ *                 "name": flist file name, "repository": me,
+ *                 "extension": matched extension, "metadata": {k: v}}
+ *   upload-flist {"file", "filename", "name", "repository"}
+ *   merge        {"sources": ["repo/name.flist", ...], "name", "repository"}
+ * The worker's `result` for uploads is the reply payload
+ * {"name": F, "files": {...}} of §6.9/§6.10.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "async.h"
+#include "handlers.h"
+#include "log.h"
+#include "metrics.h"
+#include "upload.h"
+
+enum { JOB_UPLOAD = 0, JOB_UPLOAD_FLIST = 1, JOB_MERGE = 2, JOB_DOCKER = 3 };
+static const char *JOB_NAMES[] = {"upload", "upload-flist", "merge", "docker"};
+
+/* ---------------- replies after a job ---------------- */
+
+/* The compatibility-mode reply once the wait ended. */
+static enum MHD_Result reply_after_wait(api_req *r, int type)
+{
+    int ended = 0;
+    json_t *job = NULL;
+    hub_err err = {{0}};
+    char msg[HUB_ERR_MAX + 128];
+    const char *id = async_wait_id(r->wait);
+    if (async_wait_result(r->wait, &ended, &job, &err) < 0) {
+        snprintf(msg, sizeof msg, "job %s: %s", id, err.msg);
+        return api_error(r, 500, msg);
+    }
+    if (!ended) {
+        snprintf(msg, sizeof msg, "job %s is still running: follow it at /api/jobs/%s", id, id);
+        return api_error(r, 504, msg);
+    }
+    const char *state = json_string_value(json_object_get(job, "state"));
+    if (!state || strcmp(state, "done") != 0) {
+        const char *e = json_string_value(json_object_get(job, "error"));
+        metrics_job_ended(r->srv->metrics, 1);
+        snprintf(msg, sizeof msg, "%s", e && *e ? e : "the job failed");
+        json_decref(job);
+        return api_error(r, 500, msg);
+    }
+    metrics_job_ended(r->srv->metrics, 0);
+    api_changed(r->srv);
+    json_t *result = json_object_get(job, "result");
+    json_t *payload = NULL;
+    if (type != JOB_MERGE && json_is_object(result))
+        payload = json_incref(result);
+    json_decref(job);
+    return api_success(r, payload);
+}
+
+/* Queues the job and replies (202) or starts waiting. */
+static enum MHD_Result submit(api_req *r, int type, json_t *input)
+{
+    hub_err err = {{0}};
+    char id[QUEUE_JOB_ID_MAX];
+    queue *q = api_queue_get(r->srv, &err);
+    if (!q) {
+        json_decref(input);
+        log_error("job queue: %s", err.msg);
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    }
+    int rc = queue_job_create(q, JOB_NAMES[type], r->auth.user, input, id, &err);
+    api_queue_put(r->srv, q, rc < 0);
+    json_decref(input);
+    if (rc < 0) {
+        log_error("job queue: %s", err.msg);
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    }
+    if (r->upload)
+        r->upload->kept = 1; /* the worker owns the spool file now */
+    metrics_job_queued(r->srv->metrics, type);
+    log_info("job %s queued: %s for %s", id, JOB_NAMES[type], r->auth.user);
+    if (api_wants_async(r)) {
+        char status_url[96], events_url[96];
+        snprintf(status_url, sizeof status_url, "/api/jobs/%s", id);
+        snprintf(events_url, sizeof events_url, "/listen/%s", id);
+        json_t *v = json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", "success", "payload", "job", id,
+                              "status_url", status_url, "events_url", events_url);
+        return api_json(r, 202, v);
+    }
+    if (async_wait_start(r, id, &err) < 0)
+        return api_error(r, 500, err.msg);
+    return MHD_YES;
+}
+
+/* ---------------- uploads ---------------- */
+
+/* Werkzeug's secure_filename, without NFKD (non-ASCII is dropped). */
+static void secure_filename(const char *in, char *out, size_t n)
+{
+    char tmp[1024];
+    size_t o = 0;
+    int pending_sep = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 2 < sizeof tmp; p++) {
+        unsigned char c = *p == '/' ? ' ' : *p;
+        if (c >= 0x80)
+            continue;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+            pending_sep = o > 0;
+            continue;
+        }
+        if (pending_sep) {
+            tmp[o++] = '_';
+            pending_sep = 0;
+        }
+        tmp[o++] = (char)c;
+    }
+    tmp[o] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; tmp[i] && k + 1 < n; i++) {
+        char c = tmp[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+            c == '.' || c == '-')
+            out[k++] = c;
+    }
+    out[k] = '\0';
+    size_t start = 0;
+    while (out[start] == '.' || out[start] == '_')
+        start++;
+    memmove(out, out + start, strlen(out + start) + 1);
+    size_t len = strlen(out);
+    while (len && (out[len - 1] == '.' || out[len - 1] == '_'))
+        out[--len] = '\0';
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+static const char *PROTECTED_META[] = {"readme", "backend", "entrypoint", "environ", "port", "volume"};
+
+static enum MHD_Result handle_upload_checked(api_req *r, int type);
+
+/* Validates and queues an upload; a refused upload's spool file is removed
+ * before the reply goes out (D13). */
+static enum MHD_Result handle_upload(api_req *r, int type)
+{
+    if (r->wait)
+        return reply_after_wait(r, type);
+    enum MHD_Result ret = handle_upload_checked(r, type);
+    upload_discard(r->upload);
+    return ret;
+}
+
+static enum MHD_Result handle_upload_checked(api_req *r, int type)
+{
+    api_upload *u = r->upload;
+    const hub_config *c = &r->srv->cfg;
+    hub_err err = {{0}};
+    if (!u || !u->has_file)
+        return api_error(r, 500, "no file found");
+    if (!u->filename || !u->filename[0])
+        return api_error(r, 500, "no file selected");
+    const char *ext = NULL;
+    if (type == JOB_UPLOAD_FLIST) {
+        if (ends_with(u->filename, ".flist"))
+            ext = ".flist";
+    } else {
+        for (size_t i = 0; i < c->n_allowed_extensions && !ext; i++)
+            if (ends_with(u->filename, c->allowed_extensions[i]))
+                ext = c->allowed_extensions[i];
+    }
+    if (!ext)
+        return api_error(r, 500, "this file is not allowed");
+
+    char base[1024], name[REPO_NAME_MAX + 1];
+    const char *orig = api_header(r, "X-Original-Name");
+    if (orig) {
+        const char *slash = strrchr(orig, '/');
+        snprintf(base, sizeof base, "%s", slash ? slash + 1 : orig);
+    } else {
+        secure_filename(u->filename, base, sizeof base);
+    }
+    if (type == JOB_UPLOAD) {
+        /* strip a configured extension (the longest that matches) */
+        size_t best = 0;
+        for (size_t i = 0; i < c->n_allowed_extensions; i++) {
+            size_t el = strlen(c->allowed_extensions[i]);
+            if (el > best && ends_with(base, c->allowed_extensions[i]) && strlen(base) > el)
+                best = el;
+        }
+        base[strlen(base) - best] = '\0';
+    }
+    if (repo_flist_name(base, "flist name", name, &err) < 0)
+        return api_error(r, 400, err.msg); /* D5, D44: also "dir/" -> "" */
+
+    json_t *meta = json_object();
+    if (type == JOB_UPLOAD) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(u->metadata, key, val) {
+            int protected_key = 0;
+            for (size_t i = 0; i < sizeof PROTECTED_META / sizeof PROTECTED_META[0]; i++)
+                protected_key |= strcmp(key, PROTECTED_META[i]) == 0;
+            if (protected_key)
+                continue;
+            if (repo_name_check(key, "metadata key", &err) < 0) {
+                json_decref(meta);
+                return api_error(r, 400, err.msg);
+            }
+            /* values arrive in pieces; check the whole value is UTF-8 */
+            json_t *checked = json_stringn(json_string_value(val), json_string_length(val));
+            if (!checked) {
+                json_decref(meta);
+                snprintf(base, sizeof base, "metadata %s: not valid UTF-8 (or holds a NUL byte)", key);
+                return api_error(r, 400, base);
+            }
+            json_object_set_new(meta, key, checked);
+        }
+    }
+    int st = repo_ensure(r->srv->store, r->auth.user, &err);
+    if (st) {
+        json_decref(meta);
+        return api_error(r, st, err.msg);
+    }
+    json_t *input = json_pack("{s:s, s:s, s:s, s:s}", "file", u->spool_path, "filename", u->filename,
+                              "name", name, "repository", r->auth.user);
+    if (!input) {
+        json_decref(meta);
+        return api_error(r, 400, "the file name is not valid UTF-8");
+    }
+    if (type == JOB_UPLOAD) {
+        json_object_set_new(input, "extension", json_string(ext));
+        json_object_set_new(input, "metadata", meta);
+    } else {
+        json_decref(meta);
+    }
+    return submit(r, type, input);
+}
+
+enum MHD_Result h_upload(api_req *r)
+{
+    return handle_upload(r, JOB_UPLOAD);
+}
+
+enum MHD_Result h_upload_flist(api_req *r)
+{
+    return handle_upload(r, JOB_UPLOAD_FLIST);
+}
+
+/* ---------------- merge ---------------- */
+
+enum MHD_Result h_merge(api_req *r)
+{
+    if (r->wait)
+        return reply_after_wait(r, JOB_MERGE);
+    hub_err err = {{0}};
+    json_t *body = r->body ? json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL) : NULL;
+    if (!json_is_array(body)) {
+        json_decref(body);
+        return api_error(r, 500, "malformed json request");
+    }
+    size_t n = json_array_size(body);
+    if (n == 0) {
+        json_decref(body);
+        return api_error(r, 500, "no source found");
+    }
+    size_t i;
+    json_t *el;
+    json_array_foreach(body, i, el) {
+        const char *s = json_string_value(el);
+        if (!s || !strchr(s, '/')) {
+            json_decref(body);
+            return api_error(r, 500, "malformed source filename");
+        }
+    }
+    json_t *sources = json_array();
+    json_array_foreach(body, i, el) {
+        const char *s = json_string_value(el);
+        const char *slash = strchr(s, '/');
+        char repo[REPO_NAME_MAX + 1], nn[REPO_NAME_MAX + 1], full[2 * REPO_NAME_MAX + 16];
+        size_t rl = (size_t)(slash - s);
+        /* D3: exactly "repo/name" */
+        if (rl == 0 || rl > REPO_NAME_MAX || strchr(slash + 1, '/')) {
+            json_decref(body);
+            json_decref(sources);
+            return api_error(r, 400, "malformed source filename: expected \"repository/name\"");
+        }
+        memcpy(repo, s, rl);
+        repo[rl] = '\0';
+        if (repo_name_check(repo, "repository", &err) < 0 ||
+            repo_flist_name(slash + 1, "name", nn, &err) < 0) {
+            json_decref(body);
+            json_decref(sources);
+            return api_error(r, 400, err.msg);
+        }
+        snprintf(full, sizeof full, "%s/%s", repo, nn);
+        repo_lookup lk;
+        if (repo_lookup_entry(r->srv->store, repo, NULL, nn, &lk, &err) != 0) {
+            char msg[sizeof full + 32];
+            snprintf(msg, sizeof msg, "%s does not exists", full);
+            json_decref(body);
+            json_decref(sources);
+            return api_error(r, 500, msg);
+        }
+        json_array_append_new(sources, json_string(full));
+    }
+    json_decref(body);
+    char target[REPO_NAME_MAX + 1];
+    if (repo_flist_name(r->args[0], "build (target) name", target, &err) < 0) {
+        json_decref(sources);
+        return api_error(r, 400, err.msg);
+    }
+    int st = repo_ensure(r->srv->store, r->auth.user, &err); /* D10 */
+    if (st) {
+        json_decref(sources);
+        return api_error(r, st, err.msg);
+    }
+    json_t *input = json_pack("{s:o, s:s, s:s}", "sources", sources, "name", target, "repository",
+                              r->auth.user);
+    if (!input)
+        return api_page(r, 500);
+    return submit(r, JOB_MERGE, input);
+}
+
+/* ---------------- docker ---------------- */
+
+static int image_ref_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("._-/:@", c)))
+            return 0;
+    }
+    return s[0] != '-' && s[0] != '.' && s[0] != '/';
+}
+
+enum MHD_Result h_docker(api_req *r)
+{
+    char *image = form_field(r, "image");
+    if (!image || !image[0]) {
+        free(image);
+        return api_error(r, 400, "missing docker image name");
+    }
+    int ok = image_ref_valid(image);
+    free(image);
+    if (!ok)
+        return api_error(r, 400, "invalid docker image name: expected [registry/]name[:tag|@digest]");
+    return api_error(r, 503, "docker conversion is not enabled");
+}
+
+/* ---------------- status and events ---------------- */
+
+enum MHD_Result h_job_status(api_req *r)
+{
+    const char *id = r->args[0];
+    if (!queue_job_id_valid(id))
+        return api_ferror(r, 404, "job id not found");
+    hub_err err = {{0}};
+    queue *q = api_queue_get(r->srv, &err);
+    if (!q)
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    json_t *job = NULL;
+    int rc = queue_job_get(q, id, &job, &err);
+    api_queue_put(r->srv, q, rc < 0);
+    if (rc < 0)
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    if (!job)
+        return api_ferror(r, 404, "job id not found");
+    return api_success(r, job);
+}
+
+enum MHD_Result h_listen(api_req *r)
+{
+    const char *id = r->args[0];
+    if (!queue_job_id_valid(id))
+        return api_ferror(r, 404, "job id not found");
+    hub_err err = {{0}};
+    queue *q = api_queue_get(r->srv, &err);
+    if (!q)
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    char state[16];
+    int rc = queue_job_state(q, id, state, sizeof state, &err);
+    api_queue_put(r->srv, q, rc < 0);
+    if (rc < 0)
+        return api_error(r, 503, "the job queue is not reachable, try again later");
+    if (!state[0])
+        return api_ferror(r, 404, "job id not found");
+    return async_sse_start(r, id, api_header(r, "Last-Event-ID"));
+}

@@ -1,0 +1,80 @@
+/* h_ops.c - operations routes: /healthz (alive), /readyz (Redis, content
+ * backend and directories), /metrics (Prometheus text) and the OpenAPI
+ * document generated from the route table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cache.h"
+#include "handlers.h"
+#include "metrics.h"
+#include "router.h"
+
+enum MHD_Result h_healthz(api_req *r)
+{
+    return api_text(r, 200, "text/plain", "ok\n", 3);
+}
+
+enum MHD_Result h_readyz(api_req *r)
+{
+    hub_err err = {{0}};
+    json_t *checks = json_object();
+    int ok = 1;
+
+    queue *q = api_queue_get(r->srv, &err);
+    int rc = q ? queue_ping(q, &err) : -1;
+    api_queue_put(r->srv, q, rc < 0);
+    json_object_set_new(checks, "redis", json_string(rc == 0 ? "ok" : err.msg));
+    ok &= rc == 0;
+
+    backend *b = backend_connect(&r->srv->cfg.backend_internal, 2000, &err);
+    json_object_set_new(checks, "backend", json_string(b ? "ok" : err.msg));
+    ok &= b != NULL;
+    backend_close(b);
+
+    const char *dirs[] = {r->srv->cfg.public_dir, r->srv->cfg.upload_dir};
+    const char *names[] = {"public-directory", "upload-directory"};
+    for (int i = 0; i < 2; i++) {
+        int w = access(dirs[i], W_OK | X_OK) == 0;
+        json_object_set_new(checks, names[i], json_string(w ? "ok" : "not writable"));
+        ok &= w;
+    }
+    json_t *v = json_pack("{s:s, s:o}", "status", ok ? "ready" : "not ready", "checks", checks);
+    return api_json(r, ok ? 200 : 503, v);
+}
+
+static const char *route_name(size_t i)
+{
+    size_t n;
+    const api_route *t = router_table(&n);
+    return i < n ? t[i].pattern : "unmatched";
+}
+
+enum MHD_Result h_metrics(api_req *r)
+{
+    size_t len;
+    char *text = metrics_render(r->srv->metrics, route_name, &len);
+    if (!text)
+        return api_page(r, 500);
+    size_t items, bytes;
+    cache_stats(r->srv->cache, &items, &bytes);
+    char *all = NULL;
+    int n = asprintf(&all, "%s# HELP hub_cache_items Items in the reply cache.\n# TYPE hub_cache_items gauge\n"
+                           "hub_cache_items %zu\n# HELP hub_cache_bytes Bytes in the reply cache.\n"
+                           "# TYPE hub_cache_bytes gauge\nhub_cache_bytes %zu\n",
+                     text, items, bytes);
+    free(text);
+    if (n < 0)
+        return api_page(r, 500);
+    enum MHD_Result ret = api_text(r, 200, "text/plain; version=0.0.4", all, (size_t)n);
+    free(all);
+    return ret;
+}
+
+enum MHD_Result h_openapi(api_req *r)
+{
+    json_t *doc = router_openapi(&r->srv->cfg);
+    return doc ? api_json(r, 200, doc) : api_page(r, 500);
+}

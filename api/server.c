@@ -1,0 +1,579 @@
+/* server.c - flist-hub-api's HTTP server core on libmicrohttpd (server.h):
+ * daemon options, request parsing and routing, authentication gate, body
+ * feeding, metrics, connection pool to Redis and the graceful stop. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "async.h"
+#include "cache.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+#include "upload.h"
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+int64_t api_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+long long api_unix_now(void)
+{
+    return (long long)time(NULL);
+}
+
+void api_changed(api_server *s)
+{
+    atomic_fetch_add(&s->generation, 1);
+}
+
+const char *api_header(api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_cookie(api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src (n bytes) into a new string. plus: '+' -> ' '.
+ * A decoded NUL is reported through *nul (when not NULL) and kept as 0x01,
+ * so that it can never silently cut a name. */
+static char *pct_decode(const char *src, size_t n, int plus, int *nul)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int a, b;
+        if (src[i] == '%' && i + 2 < n &&
+            (a = hexval((unsigned char)src[i + 1])) >= 0 && (b = hexval((unsigned char)src[i + 2])) >= 0) {
+            char c = (char)(a * 16 + b);
+            if (c == '\0' && nul)
+                *nul = 1;
+            out[o++] = c == '\0' ? '\x01' : c;
+            i += 2;
+        } else if (plus && src[i] == '+') {
+            out[o++] = ' ';
+        } else {
+            out[o++] = src[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *api_query(api_req *r, const char *name, char *buf, size_t n)
+{
+    /* MHD hands query values over undecoded (our unescape callback keeps
+     * them raw); decode the value here. Keys are compared raw. */
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw)
+        return NULL;
+    char *dec = pct_decode(raw, strlen(raw), 1, NULL);
+    if (!dec)
+        return NULL;
+    size_t len = strlen(dec);
+    if (len >= n) {
+        free(dec);
+        return NULL;
+    }
+    memcpy(buf, dec, len + 1);
+    free(dec);
+    return buf;
+}
+
+int api_wants_async(api_req *r)
+{
+    char v[16];
+    if (api_query(r, "async", v, sizeof v) && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0))
+        return 1;
+    const char *prefer = api_header(r, "Prefer");
+    return prefer && strstr(prefer, "respond-async") != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Redis connection pool                                               */
+/* ------------------------------------------------------------------ */
+
+#define POOL_MAX 32
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static queue *g_pool[POOL_MAX];
+static int g_pool_n;
+
+queue *api_queue_get(api_server *s, hub_err *err)
+{
+    pthread_mutex_lock(&g_pool_mu);
+    queue *q = g_pool_n > 0 ? g_pool[--g_pool_n] : NULL;
+    pthread_mutex_unlock(&g_pool_mu);
+    if (q)
+        return q;
+    return queue_connect(s->cfg.redis_url, 3000, err);
+}
+
+void api_queue_put(api_server *s, queue *q, int broken)
+{
+    (void)s;
+    if (!q)
+        return;
+    if (!broken) {
+        pthread_mutex_lock(&g_pool_mu);
+        if (g_pool_n < POOL_MAX) {
+            g_pool[g_pool_n++] = q;
+            q = NULL;
+        }
+        pthread_mutex_unlock(&g_pool_mu);
+    }
+    queue_close(q);
+}
+
+static void pool_drain(void)
+{
+    pthread_mutex_lock(&g_pool_mu);
+    while (g_pool_n > 0)
+        queue_close(g_pool[--g_pool_n]);
+    pthread_mutex_unlock(&g_pool_mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Requests between their first call and their completion. */
+static _Atomic int g_inflight;
+
+static void req_free(api_req *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nsegs; i++)
+        free(r->segs[i]);
+    free(r->path);
+    upload_free(r->upload);
+    free(r->body);
+    if (r->wait)
+        async_wait_release(r->wait);
+    free(r);
+}
+
+/* Splits and decodes the path (one trailing slash ignored). Returns 0, or
+ * -1 when it has too many segments (404). */
+static int split_path(api_req *r, const char *url)
+{
+    size_t len = strlen(url);
+    if (len > 1 && url[len - 1] == '/')
+        len--;
+    if (!(r->path = strndup(url, len)))
+        return -1;
+    if (len <= 1)
+        return 0; /* "/" has no segments */
+    const char *p = r->path + (r->path[0] == '/');
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (r->nsegs == API_MAX_SEGS)
+            return -1;
+        if (!(r->segs[r->nsegs] = pct_decode(p, n, 0, &r->has_nul)))
+            return -1;
+        r->nsegs++;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return 0;
+}
+
+static enum MHD_Result reply_options(api_req *r, unsigned allow)
+{
+    char hdr[128];
+    router_allow_header(allow, hdr, sizeof hdr);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, hdr);
+    return api_queue(r, 200, resp);
+}
+
+static enum MHD_Result reply_405(api_req *r, unsigned allow)
+{
+    char hdr[128];
+    router_allow_header(allow, hdr, sizeof hdr);
+    char *body = NULL;
+    int n = asprintf(&body, "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n"
+                            "<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n"
+                            "<p>The method is not allowed for the requested URL.</p>\n");
+    if (n < 0)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, hdr);
+    return api_queue(r, 405, resp);
+}
+
+/* The API gate (§12.4). Returns 1 when the request may go on. */
+static int gate(api_req *r)
+{
+    const char *authz = api_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *active = api_cookie(r, "active-user");
+    if (auth_api_gate(r->srv->auth, authz, active, api_unix_now(), &r->auth) == 0)
+        return 1;
+    api_ferror(r, r->auth.status, r->auth.message);
+    return 0;
+}
+
+/* The reply for a request that routing refused (404, 405, OPTIONS, NUL). */
+static enum MHD_Result reply_unrouted(api_req *r)
+{
+    if (r->route_rc == -1)
+        return api_page(r, 404);
+    if (strcmp(r->method, "OPTIONS") == 0)
+        return r->route_rc == 404 ? api_page(r, 404) : reply_options(r, r->allow);
+    if (r->route_rc == 404)
+        return api_page(r, 404);
+    return reply_405(r, r->allow);
+}
+
+/* The access handler. Replies are queued from the second call on (MHD
+ * keeps the connection alive only then), except early refusals of request
+ * bodies (auth, size), which close the connection on purpose. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    api_server *srv = cls;
+    api_req *r = *con_cls;
+    hub_err err = {{0}};
+
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        atomic_fetch_add(&g_inflight, 1);
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->is_head = strcmp(method, "HEAD") == 0;
+        r->t0_ns = api_now_ns();
+        r->status = 500;
+        if (split_path(r, url) < 0)
+            r->route_rc = -1;
+        else
+            r->route_rc = router_match(r, srv->cfg.authentication, &r->allow);
+        if (strcmp(method, "OPTIONS") == 0 && r->route_rc == 0)
+            r->route_rc = 405; /* answered by reply_unrouted */
+        if (r->route_rc || r->has_nul || r->route->body == BODY_NONE)
+            return MHD_YES;
+        /* routes with a body: refuse before reading it */
+        if (atomic_load(&srv->stopping))
+            return api_page(r, 503);
+        if (r->route->auth == AUTH_BEARER) {
+            r->gated = 1;
+            if (!gate(r))
+                return MHD_YES;
+        }
+        if (r->route->body == BODY_MULTIPART) {
+            int st = upload_begin(r, &err);
+            if (st) {
+                upload_discard(r->upload);
+                return api_error(r, st, err.msg);
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (r->replied) {
+        /* a reply went out early (refusal during the body): drop the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->route_rc || r->has_nul || r->route->body == BODY_NONE)
+            return MHD_YES; /* bodies of other routes are discarded */
+        if (r->route->body == BODY_MULTIPART) {
+            int st = upload_feed(r, upload_data, n, &err);
+            if (st) {
+                upload_discard(r->upload);
+                return api_error(r, st, err.msg);
+            }
+        } else {
+            const size_t limit = 1 << 20;
+            if (r->body_len + n > limit) {
+                r->body_too_large = 1;
+                return api_error(r, 413, "request body too large (more than 1 MiB)");
+            }
+            if (r->body_len + n + 1 > r->body_cap) {
+                size_t nc = (r->body_len + n + 1) * 2;
+                char *nb = realloc(r->body, nc);
+                if (!nb)
+                    return api_page(r, 500);
+                r->body = nb;
+                r->body_cap = nc;
+            }
+            memcpy(r->body + r->body_len, upload_data, n);
+            r->body_len += n;
+            r->body[r->body_len] = '\0';
+        }
+        return MHD_YES;
+    }
+
+    /* the request is complete (or resumed after a wait) */
+    if (r->route_rc)
+        return reply_unrouted(r);
+    if (r->has_nul)
+        return api_error(r, 400, "invalid name: NUL bytes are not allowed");
+    if (r->route->auth == AUTH_BEARER && !r->gated) {
+        r->gated = 1;
+        if (!gate(r))
+            return MHD_YES;
+    }
+    if (r->upload && !r->wait) {
+        int st = upload_end(r, &err);
+        if (st) {
+            upload_discard(r->upload);
+            return api_error(r, st, err.msg);
+        }
+    }
+    return r->route->fn(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    api_server *srv = cls;
+    api_req *r = *con_cls;
+    if (!r)
+        return;
+    size_t nroutes;
+    const api_route *table = router_table(&nroutes);
+    size_t idx = r->route ? (size_t)(r->route - table) : nroutes;
+    metrics_request(srv->metrics, idx, r->replied ? r->status : 499, api_now_ns() - r->t0_ns);
+    if (r->upload)
+        metrics_uploaded(srv->metrics, r->upload->body_bytes);
+    req_free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&g_inflight, 1);
+}
+
+/* Query values stay raw (decoded on demand by api_query), and the path is
+ * split before its segments are decoded, so "%2F" cannot act as a
+ * separator and a NUL cannot cut a name. */
+static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_debug("mhd: %s", msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle                                                          */
+/* ------------------------------------------------------------------ */
+
+static char *read_small_file(const char *path, hub_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        hub_err_set(err, "jwt-public-key: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = calloc(1, 65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (!buf || n == 0) {
+        free(buf);
+        hub_err_set(err, "jwt-public-key: %s: empty or unreadable", path);
+        return NULL;
+    }
+    return buf;
+}
+
+int server_init(api_server *srv, hub_config *cfg, hub_err *err)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    router_init();
+    if (config_make_dirs(&srv->cfg, err) < 0)
+        return -1;
+    if (!(srv->store = repo_store_open(srv->cfg.public_dir, err)))
+        return -1;
+
+    auth_virtual_user *vu = calloc(srv->cfg.n_users_map + 1, sizeof *vu);
+    if (!vu)
+        return hub_err_set(err, "out of memory");
+    for (size_t i = 0; i < srv->cfg.n_users_map; i++) {
+        vu[i].name = srv->cfg.users_map_virtual[i];
+        vu[i].user = srv->cfg.users_map_user[i];
+    }
+    auth_jwt_key key = {srv->cfg.jwt_algorithm, NULL};
+    char *pem = NULL;
+    if (srv->cfg.jwt_public_key_file) {
+        if (!(pem = read_small_file(srv->cfg.jwt_public_key_file, err))) {
+            free(vu);
+            return -1;
+        }
+        key.pem = pem;
+    }
+    auth_settings as = {
+        .enabled = srv->cfg.authentication,
+        .readonly = srv->cfg.readonly,
+        .token_seed = srv->cfg.threebot_seed,
+        .token_max_age = srv->cfg.token_max_age,
+        .threebot_privatekey = srv->cfg.threebot_privatekey,
+        .threebot_appid = srv->cfg.threebot_appid,
+        .session_key = srv->cfg.session_key,
+        .guest_token = srv->cfg.guest_token,
+        .jwt_keys = pem ? &key : NULL,
+        .n_jwt_keys = pem ? 1 : 0,
+        .jwt_leeway = srv->cfg.jwt_leeway,
+        .users_map = vu,
+        .n_users_map = srv->cfg.n_users_map,
+        .official = (const char *const *)srv->cfg.official_repos,
+        .n_official = srv->cfg.n_official_repos,
+    };
+    srv->auth = auth_ctx_new(&as, err);
+    free(vu);
+    free(pem);
+    if (!srv->auth)
+        return -1;
+    size_t nroutes;
+    router_table(&nroutes);
+    srv->cache = cache_new((size_t)srv->cfg.cache_size);
+    srv->metrics = metrics_new(nroutes);
+    if (!srv->cache || !srv->metrics)
+        return hub_err_set(err, "out of memory");
+    return 0;
+}
+
+int server_start(api_server *srv, hub_err *err)
+{
+    const hub_config *c = &srv->cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, c->listen_addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)c->listen_port);
+    } else if (inet_pton(AF_INET6, c->listen_addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)c->listen_port);
+        flags |= MHD_USE_IPv6;
+        if (strcmp(c->listen_addr, "::") == 0)
+            flags |= MHD_USE_DUAL_STACK;
+    } else {
+        return hub_err_set(err, "listen-addr: \"%s\" is not an IPv4 or IPv6 address", c->listen_addr);
+    }
+    unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)c->listen_port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!srv->daemon)
+        return hub_err_set(err, "cannot listen on %s port %d (address in use, or no permission)",
+                           c->listen_addr, c->listen_port);
+    log_info("listening on %s port %d (%u threads), public directory %s", c->listen_addr,
+             server_port(srv), threads, c->public_dir);
+    return 0;
+}
+
+int server_port(api_server *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : srv->cfg.listen_port;
+}
+
+static unsigned connections(api_server *srv)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void server_stop(api_server *srv)
+{
+    if (!srv->daemon)
+        return;
+    atomic_store(&srv->stopping, 1);
+    MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    async_stop_streams();
+    log_info("stopping: no new connections; waiting up to %d s for %d running requests "
+             "(%u connections)", srv->cfg.shutdown_grace, atomic_load(&g_inflight), connections(srv));
+    int64_t deadline = api_now_ns() + (int64_t)srv->cfg.shutdown_grace * 1000000000;
+    while (api_now_ns() < deadline && atomic_load(&g_inflight) > 0)
+        usleep(20000);
+    async_shutdown();
+    while (api_now_ns() < deadline + 2000000000LL && async_active() > 0)
+        usleep(20000);
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    log_info("stopped");
+}
+
+void server_free(api_server *srv)
+{
+    pool_drain();
+    cache_free(srv->cache);
+    metrics_free(srv->metrics);
+    auth_ctx_free(srv->auth);
+    repo_store_close(srv->store);
+    config_free(&srv->cfg);
+}

@@ -1,0 +1,379 @@
+"""End-to-end: the authenticated API (HUB-API.md §6.1-§6.8) - success and
+error paths of every change, the defects D1-D8/D16/D23/D24 fixed, name
+attacks, the authorisation matrix of every write route and readonly mode."""
+import base64
+import json
+import os
+import time
+import unittest
+
+from hublib import (HUB_TESTDATA, TEST_SEED_ASCII, TEST_SEED_HEX, ApiServer, RedisServer, api_binary,
+                    run_tests)
+
+SAMPLE = open(os.path.join(HUB_TESTDATA, "sample.flist"), "rb").read()
+
+# python3-cryptography (deployment/install-deps.sh): required, never skipped
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def hub_token(seed, user, iat):
+    """A hub token (§12.3) signed with seed."""
+    m = json.dumps([user, iat]).encode()
+    sig = Ed25519PrivateKey.from_private_bytes(seed).sign(m)
+    return base64.urlsafe_b64encode(sig + m).decode()
+
+
+def jwt_es384(key, claims, alg="ES384"):
+    header = b64u(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64u(json.dumps(claims).encode())
+    der = key.sign(("%s.%s" % (header, payload)).encode(), ec.ECDSA(hashes.SHA384()))
+    r, s = decode_dss_signature(der)
+    return "%s.%s.%s" % (header, payload, b64u(r.to_bytes(48, "big") + s.to_bytes(48, "big")))
+
+
+def put(path, data=SAMPLE):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+class Changes(unittest.TestCase):
+    """Authentication off: every write acts as Administrator."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer().__enter__()
+        cls.api = ApiServer({"authentication": "false"}, redis=cls.redis).__enter__()
+        cls.pub = cls.api.public
+        put(os.path.join(cls.pub, "victim", "v.flist"), b"victim")
+        os.makedirs(os.path.join(cls.pub, "victim", ".tag-t"))
+        put(os.path.join(cls.pub, "..", "..", "outside.flist"), b"outside")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api.__exit__(None, None, None)
+        cls.redis.__exit__(None, None, None)
+
+    def setUp(self):
+        self.me = os.path.join(self.pub, "Administrator")
+        if os.path.isdir(self.me) and not os.path.islink(self.me):
+            for root, dirs, files in os.walk(self.me, topdown=False):
+                for n in files + dirs:
+                    p = os.path.join(root, n)
+                    os.rmdir(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+        put(os.path.join(self.me, "a.flist"))
+
+    def tearDown(self):
+        # nothing outside the caller's repository was changed
+        with open(os.path.join(self.pub, "victim", "v.flist"), "rb") as f:
+            self.assertEqual(f.read(), b"victim")
+        self.assertEqual(os.listdir(os.path.join(self.pub, "victim", ".tag-t")), [])
+        with open(os.path.join(self.pub, "..", "..", "outside.flist"), "rb") as f:
+            self.assertEqual(f.read(), b"outside")
+
+    def call(self, method, path):
+        return self.api.json(method, path)
+
+    def ok(self, method, path):
+        st, v = self.call(method, path)
+        self.assertEqual((st, v), (200, {"status": "success"}), path)
+
+    def err(self, method, path, status, msg=None):
+        st, v = self.call(method, path)
+        self.assertEqual(st, status, (path, v))
+        self.assertEqual(v["status"], "error")
+        if msg is not None:
+            self.assertEqual(v["message"], msg, path)
+        return v["message"]
+
+    def test_me(self):
+        st, v = self.call("GET", "/api/flist/me")
+        self.assertEqual((st, v), (200, {"status": "success", "payload": {"username": "Administrator"}}))
+
+    def test_link(self):
+        self.ok("GET", "/api/flist/me/a/link/latest")
+        self.assertEqual(os.readlink(os.path.join(self.me, "latest.flist")), "a.flist")
+        self.ok("GET", "/api/flist/me/a.flist/link/latest")  # replaces the link
+        self.err("GET", "/api/flist/me/nothere/link/x", 404, "source not found")
+        put(os.path.join(self.me, "file.flist"))
+        self.err("GET", "/api/flist/me/a/link/file", 401, "link destination is already a file")
+        # D7: link == source, and loops
+        self.err("GET", "/api/flist/me/latest/link/latest", 409)
+        self.ok("GET", "/api/flist/me/latest/link/l2")
+        self.err("GET", "/api/flist/me/l2/link/a", 401)
+        os.symlink("l3.flist", os.path.join(self.me, "l4.flist"))
+        os.symlink("l4.flist", os.path.join(self.me, "l5.flist"))
+        self.err("GET", "/api/flist/me/l5/link/l3", 409)
+        self.assertTrue(os.path.islink(os.path.join(self.me, "l5.flist")))
+
+    def test_link_missing_repository(self):
+        os.unlink(os.path.join(self.me, "a.flist"))
+        os.rmdir(self.me)
+        self.err("GET", "/api/flist/me/a/link/b", 404, "user not found")
+        self.err("GET", "/api/flist/me/a/rename/b", 404, "user not found")
+        self.err("DELETE", "/api/flist/me/a", 404, "user not found")
+        # D16: crosslink creates the repository
+        self.ok("GET", "/api/flist/me/x/crosslink/victim/v")
+        self.assertEqual(os.readlink(os.path.join(self.me, "x.flist")), "../victim/v.flist")
+
+    def test_crosslink(self):
+        self.ok("GET", "/api/flist/me/x/crosslink/victim/v")
+        self.assertEqual(os.readlink(os.path.join(self.me, "x.flist")), "../victim/v.flist")
+        self.err("GET", "/api/flist/me/x/crosslink/nobody/v", 404, "source repository not found")
+        self.err("GET", "/api/flist/me/x/crosslink/victim/nope", 404, "source not found")
+        self.err("GET", "/api/flist/me/a/crosslink/victim/v", 401, "link destination is already a file")
+
+    def test_crosstag(self):
+        self.err("GET", "/api/flist/me/ct/crosstag/victim/none", 404, "source tag not found")
+        self.err("GET", "/api/flist/me/ct.flist/crosstag/victim/t", 401, "tag symlink cannot ends with .flist")
+        self.err("GET", "/api/flist/me/a/crosstag/victim/t", 401,
+                 "there is a .flist file with the same name existing already")
+        self.ok("GET", "/api/flist/me/ct/crosstag/victim/t")
+        self.assertEqual(os.readlink(os.path.join(self.me, "ct")), "../victim/.tag-t")
+        # D2: a cross-tag link may not be named .tag-<x>
+        self.err("GET", "/api/flist/me/.tag-mine/crosstag/victim/t", 400)
+        # D24: DELETE removes the cross-tag link
+        self.err("DELETE", "/api/flist/me/ct/crosstag/victim/other", 409)
+        self.ok("DELETE", "/api/flist/me/ct/crosstag/victim/t")
+        self.assertFalse(os.path.lexists(os.path.join(self.me, "ct")))
+        self.err("DELETE", "/api/flist/me/ct/crosstag/victim/t", 404, "source not found")
+
+    def test_tags(self):
+        self.ok("GET", "/api/flist/me/v1/e/tag/victim/v")
+        self.assertEqual(os.readlink(os.path.join(self.me, ".tag-v1", "e.flist")), "../../victim/v.flist")
+        self.ok("GET", "/api/flist/me/v1/e/tag/Administrator/a")  # replaces the entry
+        self.err("GET", "/api/flist/me/v1/e/tag/nobody/v", 404, "source repository not found")
+        self.err("GET", "/api/flist/me/v1/e/tag/victim/zz", 404, "source not found")
+        self.err("DELETE", "/api/flist/me/v1/nope/tag/victim/v", 404, "target not found on this tag")
+        self.err("DELETE", "/api/flist/me/v2/e/tag/victim/v", 404, "target not found on this tag")
+        # D8: the entry points elsewhere -> 409; the source may be gone
+        self.err("DELETE", "/api/flist/me/v1/e/tag/victim/v", 409)
+        os.unlink(os.path.join(self.me, "a.flist"))
+        self.ok("DELETE", "/api/flist/me/v1/e/tag/Administrator/a")
+        self.assertFalse(os.path.exists(os.path.join(self.me, ".tag-v1")))  # empty tag removed
+
+    def test_tag_directory_link_is_not_followed(self):
+        # D2: .tag-v1 is a link into the victim's tag directory
+        os.symlink("../victim/.tag-t", os.path.join(self.me, ".tag-v1"))
+        self.err("GET", "/api/flist/me/v1/e/tag/victim/v", 409)
+        self.err("DELETE", "/api/flist/me/v1/e/tag/victim/v", 409)
+
+    def test_rename(self):
+        self.ok("GET", "/api/flist/me/a/rename/b")
+        self.assertTrue(os.path.isfile(os.path.join(self.me, "b.flist")))
+        self.err("GET", "/api/flist/me/a/rename/b", 404, "source not found")
+        put(os.path.join(self.me, "c.flist"), b"c")
+        self.err("GET", "/api/flist/me/b/rename/c", 409)  # D6
+        with open(os.path.join(self.me, "c.flist"), "rb") as f:
+            self.assertEqual(f.read(), b"c")
+        self.ok("GET", "/api/flist/me/b/rename/b")
+
+    def test_delete(self):
+        os.symlink("../victim/.tag-t", os.path.join(self.me, "ct"))
+        self.ok("DELETE", "/api/flist/me/a")
+        self.assertFalse(os.path.exists(os.path.join(self.me, "a.flist")))
+        self.ok("DELETE", "/api/flist/me/ct")
+        self.assertFalse(os.path.lexists(os.path.join(self.me, "ct")))
+        self.err("DELETE", "/api/flist/me/a", 404, "source not found")
+
+    def test_get_own(self):
+        st, v = self.call("GET", "/api/flist/me/a")
+        with open(os.path.join(HUB_TESTDATA, "sample.find.json")) as f:
+            self.assertEqual(v, json.load(f)["response"])
+        st, v = self.call("INFO", "/api/flist/me/a")
+        self.assertEqual(v["name"], "a.flist")
+        self.err("GET", "/api/flist/me/nothere", 404, "source not found")
+
+    def test_promote(self):
+        st, v = self.call("GET", "/api/flist/me/promote/victim/v/copy")
+        self.assertEqual((st, v), (200, {"status": "success", "payload": {
+            "source": {"username": "victim", "filename": "v.flist"},
+            "destination": {"username": "Administrator", "filename": "copy.flist"}}}))
+        with open(os.path.join(self.me, "copy.flist"), "rb") as f:
+            self.assertEqual(f.read(), b"victim")
+        self.err("GET", "/api/flist/me/promote/nobody/v/copy", 404, "user not found")
+        self.err("GET", "/api/flist/me/promote/victim/zz/copy", 404, "source not found")
+        # D1: promoting onto a (cross-)link replaces the link, never writes through it
+        os.symlink("../victim/v.flist", os.path.join(self.me, "evil.flist"))
+        st, v = self.call("GET", "/api/flist/me/promote/Administrator/a/evil")
+        self.assertEqual(st, 200)
+        self.assertFalse(os.path.islink(os.path.join(self.me, "evil.flist")))
+        with open(os.path.join(self.me, "evil.flist"), "rb") as f:
+            self.assertEqual(f.read(), SAMPLE)
+
+    def test_repository_link_is_not_followed(self):
+        # the caller's repository itself is a link to another repository
+        for n in os.listdir(self.me):
+            os.unlink(os.path.join(self.me, n))
+        os.rmdir(self.me)
+        os.symlink("victim", self.me)
+        try:
+            self.err("GET", "/api/flist/me/v/link/x", 409)
+            self.err("GET", "/api/flist/me/x/crosslink/victim/v", 409)
+            self.err("GET", "/api/flist/me/promote/victim/v/x", 409)
+            self.err("DELETE", "/api/flist/me/v", 409)
+            self.err("GET", "/api/flist/me/v/rename/w", 409)
+        finally:
+            os.unlink(self.me)
+
+    def test_name_attacks(self):
+        bad = ["..", "%2e%2e", "..%2f..%2fetc", "a%2fb", "a%5cb", "%00", "a%00b", "a%01b", "a%7fb", "a%c2%85b",
+               ".hidden", "%ff", "x" * 300]
+        for name in bad:
+            for path in ["/api/flist/me/%s/link/x" % name, "/api/flist/me/a/link/%s" % name,
+                         "/api/flist/me/x/crosslink/%s/v" % name, "/api/flist/me/a/rename/%s" % name,
+                         "/api/flist/me/promote/victim/v/%s" % name, "/api/flist/me/%s/x/tag/victim/v" % name,
+                         "/api/flist/%s/x/light" % name, "/%s/x.flist" % name]:
+                st, v = self.call("GET", path)
+                self.assertEqual(st, 400, (path, v))
+                self.assertEqual(v["status"], "error")
+            st, v = self.call("DELETE", "/api/flist/me/" + name)
+            self.assertEqual(st, 400, name)
+        # a literal (unencoded) ".." is a path segment clients normalise; ours
+        # is refused too
+        raw = self.api.raw(b"GET /api/flist/../x.flist HTTP/1.0\r\n\r\n")
+        self.assertIn(b" 400 ", raw.split(b"\r\n")[0])
+        # "me" and other route words cannot become a repository (D23)
+        self.assertEqual(os.listdir(self.pub).count("me"), 0)
+
+
+class AuthMatrix(unittest.TestCase):
+    """Every write route against every way a request can fail to
+    authenticate, and the ways it may act for another repository."""
+
+    WRITES = [
+        ("GET", "/api/flist/me"),
+        ("GET", "/api/flist/me/a"), ("DELETE", "/api/flist/me/a"), ("INFO", "/api/flist/me/a"),
+        ("GET", "/api/flist/me/a/link/b"),
+        ("GET", "/api/flist/me/b/crosslink/official-apps/base"),
+        ("GET", "/api/flist/me/ct/crosstag/official-apps/v1"),
+        ("DELETE", "/api/flist/me/ct/crosstag/official-apps/v1"),
+        ("GET", "/api/flist/me/v1/e/tag/official-apps/base"),
+        ("DELETE", "/api/flist/me/v1/e/tag/official-apps/base"),
+        ("GET", "/api/flist/me/a/rename/b"),
+        ("GET", "/api/flist/me/promote/official-apps/base/c"),
+        ("POST", "/api/flist/me/upload"), ("POST", "/api/flist/me/upload-flist"),
+        ("POST", "/api/flist/me/merge/m"), ("POST", "/api/flist/me/docker"),
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer().__enter__()
+        cls.jwt_key = ec.generate_private_key(ec.SECP384R1())
+        cls.pem = cls.jwt_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+        cls.api = ApiServer({"authentication": "true", "threebot-seed": TEST_SEED_HEX,
+                             "threebot-users-map": "official-apps=tfofficial.3bot",
+                             "guest-token": "guest-secret", "token-max-age": "3600",
+                             "jwt-public-key": "", "jwt-algorithm": "ES384"}, redis=cls.redis)
+        # the JWT key file lives in the api's own root
+        import tempfile
+        cls.keydir = tempfile.mkdtemp()
+        keyfile = os.path.join(cls.keydir, "jwt.pem")
+        with open(keyfile, "wb") as f:
+            f.write(cls.pem)
+        cls.api.config["jwt-public-key"] = keyfile
+        cls.api.__enter__()
+        put(os.path.join(cls.api.public, "official-apps", "base.flist"))
+        os.makedirs(os.path.join(cls.api.public, "official-apps", ".tag-v1"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api.__exit__(None, None, None)
+        cls.redis.__exit__(None, None, None)
+
+    def check_all(self, headers, status, message):
+        for method, path in self.WRITES:
+            st, h, body = self.api.request(method, path, headers, b"" if method == "POST" else None)
+            self.assertEqual(st, status, (method, path, headers, body))
+            self.assertEqual(json.loads(body), {"message": message, "status": "error"}, (method, path))
+
+    def test_vector_token_is_accepted(self):
+        # HUB-API.md §12.3: minted by the original; old tokens keep working
+        # when token-max-age is 0 (here it is 3600, so it is expired)
+        tok = ("2CyTRtPjzCiT4cfy9LICCRbi2JIxa_YTd0Z61Qb0mdkPXNLHq6GKO7PPeEu5F7UL6xuXct1QtU8s4pYmc2_eAlsiYWxpY2Uu"
+               "M2JvdCIsIDE3MDAwMDAwMDBd")
+        self.assertEqual(hub_token(TEST_SEED_ASCII, "alice.3bot", 1700000000), tok)
+        st, h, body = self.api.request("GET", "/api/flist/me", {"Authorization": "Bearer " + tok})
+        self.assertEqual((st, json.loads(body)), (401, {"message": "token expired", "status": "error"}))
+
+    def test_refusals(self):
+        now = int(time.time())
+        self.check_all({}, 401, "no authorization provided")
+        self.check_all({"Authorization": ""}, 401, "no authorization provided")
+        good = hub_token(TEST_SEED_ASCII, "alice.3bot", now)
+        self.check_all({"Authorization": good}, 400, "invalid authorization header")
+        self.check_all({"Authorization": "Bearer garbage"}, 401, "invalid signature")
+        forged = hub_token(b"x" * 32, "alice.3bot", now)
+        self.check_all({"Authorization": "Bearer " + forged}, 401, "invalid signature")
+        old = hub_token(TEST_SEED_ASCII, "alice.3bot", now - 7200)
+        self.check_all({"Authorization": "Bearer " + old}, 401, "token expired")
+        # JWTs: expired, alg none, alg confusion (HS256 keyed with the PEM)
+        expired = jwt_es384(self.jwt_key, {"username": "alice", "exp": now - 3600})
+        self.check_all({"Authorization": "Bearer " + expired}, 403, "invalid token")
+        none = b64u(b'{"alg":"none","typ":"JWT"}') + "." + b64u(json.dumps(
+            {"username": "alice", "exp": now + 600}).encode()) + "."
+        self.check_all({"Authorization": "Bearer " + none}, 403, "invalid token")
+        import hmac, hashlib
+        h = b64u(b'{"alg":"HS256","typ":"JWT"}') + "." + b64u(json.dumps(
+            {"username": "alice", "exp": now + 600}).encode())
+        sig = b64u(hmac.new(self.pem, h.encode(), hashlib.sha256).digest())
+        self.check_all({"Authorization": "Bearer %s.%s" % (h, sig)}, 403, "invalid token")
+        self.check_all({"Authorization": "token a.b"}, 401, "could not authenticate")
+
+    def test_identities(self):
+        now = int(time.time())
+
+        def me(headers):
+            st, h, body = self.api.request("GET", "/api/flist/me", headers)
+            self.assertEqual(st, 200, body)
+            return json.loads(body)["payload"]["username"]
+
+        tf = hub_token(TEST_SEED_ASCII, "tfofficial.3bot", now)
+        alice = hub_token(TEST_SEED_ASCII, "alice.3bot", now)
+        self.assertEqual(me({"Authorization": "Bearer " + alice}), "alice.3bot")
+        self.assertEqual(me({"Authorization": "bearer " + alice}), "alice.3bot")
+        # active-user allowed (virtual user mapped to the token's user) and refused
+        self.assertEqual(me({"Authorization": "Bearer " + tf, "Cookie": "active-user=official-apps"}),
+                         "official-apps")
+        self.assertEqual(me({"Authorization": "Bearer " + alice, "Cookie": "active-user=official-apps"}),
+                         "alice.3bot")
+        # guest token (D30: no dot needed)
+        self.assertEqual(me({"Authorization": "Bearer guest-secret"}), "guest")
+        # JWT with organisations
+        jwt = jwt_es384(self.jwt_key, {"username": "carol", "exp": now + 600, "scope": ["user:memberof:org1"]})
+        self.assertEqual(me({"Authorization": "Bearer " + jwt}), "carol")
+        self.assertEqual(me({"Authorization": "Bearer " + jwt, "Cookie": "active-user=org1"}), "org1")
+        self.assertEqual(me({"Authorization": "Bearer " + jwt, "Cookie": "active-user=official-apps"}), "carol")
+        # another user's repository: alice's write lands in alice's repository only
+        st, h, body = self.api.request("GET", "/api/flist/me/promote/official-apps/base/mine",
+                                       {"Authorization": "Bearer " + alice, "Cookie": "active-user=official-apps"})
+        self.assertEqual(st, 200)
+        self.assertTrue(os.path.isfile(os.path.join(self.api.public, "alice.3bot", "mine.flist")))
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, "official-apps", "mine.flist")))
+        # INFO on /api/flist/me/<name> is authenticated (D23)
+        st, h, body = self.api.request("INFO", "/api/flist/me/mine")
+        self.assertEqual(st, 401)
+
+    def test_readonly(self):
+        with RedisServer() as r2, ApiServer({"authentication": "true", "threebot-seed": TEST_SEED_HEX,
+                                             "readonly": "true"}, redis=r2) as ro:
+            rc, tok, err = api_binary("token", "alice.3bot", config_path=ro.conf_path)
+            self.assertEqual(rc, 0, err)
+            for method, path in self.WRITES:
+                for hdrs in ({}, {"Authorization": "Bearer " + tok.strip()}):
+                    st, h, body = ro.request(method, path, hdrs, b"" if method == "POST" else None)
+                    self.assertEqual((st, json.loads(body)), (400, {"message": "readonly mode", "status": "error"}))
+            # public routes still work
+            self.assertEqual(ro.request("GET", "/api/repositories")[0], 200)
+
+
+if __name__ == "__main__":
+    run_tests()
