@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the whole hub: the real flist-hub-api and
+flist-hub-worker sharing one configuration file, a redis-server for the
+queue and another one as the content backend.
+
+Uploads in compatibility mode (the original's reply) and in async mode (job
+status route and the /listen event stream), upload-flist accepted and
+refused, merge success and failures; the published flists are listed,
+downloaded and read back with the `flist` command.
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hublib import ApiServer, Process, RedisServer, multipart  # noqa: E402
+from test_worker import (BIG, ENTRIES, MSG_NOT_PRESENT, PUBLIC_BACKEND, README,  # noqa: E402
+                         expected_tree, fetch_tree, flist_cmd, flist_json, make_tar)
+
+BIN = os.environ.get("HUB_BIN", "build/bin")
+ME = "Administrator"
+
+
+class WholeHub(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.queue = RedisServer().__enter__()
+        cls.backend = RedisServer().__enter__()
+        cls.api = ApiServer({
+            "redis-url": cls.queue.url,
+            "backend-internal-kind": "redis",
+            "backend-internal-host": "127.0.0.1",
+            "backend-internal-port": str(cls.backend.port),
+            "backend-internal-name": "0",
+            "backend-public-host": PUBLIC_BACKEND["host"],
+            "backend-public-port": str(PUBLIC_BACKEND["port"]),
+            "backend-public-name": PUBLIC_BACKEND["namespace"],
+            "job-wait-timeout": "60",
+        }).__enter__()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("HUB_") or k in ("HUB_BIN", "HUB_TESTDATA", "HUB_SOURCE")}
+        cls.worker = Process([os.path.join(BIN, "flist-hub-worker"), "-c", cls.api.conf_path],
+                             env=env, log_path=os.path.join(cls.api.root, "worker.log"))
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.worker.stop()
+        log = cls.worker.output()
+        cls.api.__exit__(None, None, None)
+        cls.backend.__exit__(None, None, None)
+        cls.queue.__exit__(None, None, None)
+        if "Sanitizer" in log or "runtime error:" in log or status != 0:
+            raise AssertionError(f"worker exit status {status}, log:\n{log[-4000:]}")
+
+    def backend_url(self):
+        return f"redis://127.0.0.1:{self.backend.port}/0"
+
+    def fetch(self, path):
+        return fetch_tree(self.backend_url(), path, self.api.root)
+
+    def post_file(self, route, filename, data, fields=None, headers=None):
+        ctype, body = multipart(fields or {}, [("file", filename, data)])
+        h = {"Content-Type": ctype}
+        h.update(headers or {})
+        return self.api.request("POST", route, h, body, timeout=120)
+
+    def test_upload_compat(self):
+        status, _, body = self.post_file("/api/flist/me/upload", "my image.tar.gz",
+                                         make_tar(ENTRIES), {"metadata-author": "me"})
+        stats = {"regular": 4, "symlink": 1, "directory": 2, "special": 0, "failure": 0,
+                 "fullsize": len(BIG) + 4 + len(README)}
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body),
+                         {"status": "success",
+                          "payload": {"name": "my_image.flist",
+                                      "files": {"success": True, "error": None,
+                                                "response": stats, "status": 0}}})
+        status, listing = self.api.json("GET", f"/api/flist/{ME}")
+        self.assertEqual(status, 200)
+        self.assertIn("my_image.flist", [e["name"] for e in listing])
+        status, _, flist_bytes = self.api.request("GET", f"/{ME}/my_image.flist")
+        self.assertEqual(status, 200)
+        path = os.path.join(self.api.public, ME, "my_image.flist")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), flist_bytes)
+        self.assertEqual(self.fetch(path), expected_tree(ENTRIES))
+        self.assertEqual(flist_json("check", "--backend", self.backend_url(), "--json", path)["failure"], 0)
+        self.assertEqual(flist_json("metadata", "--json", path, "author")["value"], "me")
+
+    def test_upload_async_status_and_events(self):
+        status, _, body = self.post_file("/api/flist/me/upload?async=1", "a.tar.gz",
+                                         make_tar([("x", b"async")]))
+        self.assertEqual(status, 202, body)
+        reply = json.loads(body)
+        jid = reply["payload"]["job"]
+        self.assertEqual(reply["payload"]["events_url"], f"/listen/{jid}")
+        # the event stream closes after the final event
+        status, hdrs, stream = self.api.request("GET", f"/listen/{jid}", timeout=60)
+        self.assertEqual(status, 200)
+        events = [json.loads(line[len("data: "):]) for line in stream.decode().split("\n")
+                  if line.startswith("data: ")]
+        self.assertEqual(events[-1], {"status": "info", "info": {
+            "filename": "a.flist", "flist": {"regular": 1, "symlink": 0, "directory": 0,
+                                             "special": 0, "failure": 0, "fullsize": 5}}})
+        self.assertEqual(events[-2], {"status": "update", "message": "Image ready !", "progress": 100})
+        status, job = self.api.json("GET", f"/api/jobs/{jid}")
+        self.assertEqual(status, 200)
+        self.assertEqual(job["payload"]["state"], "done")
+        self.assertEqual(job["payload"]["result"]["name"], "a.flist")
+        self.assertEqual(self.fetch(os.path.join(self.api.public, ME, "a.flist")), {"/x": b"async"})
+
+    def test_upload_corrupt_is_an_error(self):
+        status, _, body = self.post_file("/api/flist/me/upload", "bad.tar.gz", b"garbage" * 50)
+        self.assertEqual(status, 500)
+        reply = json.loads(body)
+        self.assertEqual(reply["status"], "error")
+        self.assertTrue(reply["message"].startswith("bad.tar.gz: "), reply)
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "bad.flist")))
+
+    def make_flist(self, entries, backend_url):
+        tmp = os.path.join(self.api.root, "mk")
+        os.makedirs(tmp, exist_ok=True)
+        arch, out = os.path.join(tmp, "a.tar.gz"), os.path.join(tmp, "o.flist")
+        with open(arch, "wb") as f:
+            f.write(make_tar(entries))
+        flist_cmd("create", "--backend", backend_url, arch, out)
+        with open(out, "rb") as f:
+            data = f.read()
+        os.unlink(out)
+        return data
+
+    def test_upload_flist(self):
+        data = self.make_flist([("hello", b"hello world")], self.backend_url())
+        status, _, body = self.post_file("/api/flist/me/upload-flist", "up.flist", data)
+        self.assertEqual(status, 200, body)
+        payload = json.loads(body)["payload"]
+        self.assertEqual(payload["name"], "up.flist")
+        self.assertEqual(payload["files"]["response"]["content"], [{"size": 11, "path": "/hello"}])
+        path = os.path.join(self.api.public, ME, "up.flist")
+        self.assertEqual(flist_json("metadata", "--json", path, "backend")["value"], PUBLIC_BACKEND)
+        # chunks that are not on the hub's backend: the original's refusal
+        other = RedisServer().__enter__()
+        try:
+            data = self.make_flist([("elsewhere", b"not on the hub")], other.url)
+        finally:
+            other.__exit__(None, None, None)
+        status, _, body = self.post_file("/api/flist/me/upload-flist", "no.flist", data)
+        self.assertEqual((status, json.loads(body)), (500, {"status": "error", "message": MSG_NOT_PRESENT}))
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "no.flist")))
+
+    def test_merge(self):
+        for name, entries in (("ma", [("a", b"A")]), ("mb", [("b", b"B"), ("a", b"lost")])):
+            status, _, body = self.post_file("/api/flist/me/upload", name + ".tar.gz", make_tar(entries))
+            self.assertEqual(status, 200, body)
+        status, _, body = self.api.request("POST", "/api/flist/me/merge/both",
+                                           {"Content-Type": "application/json"},
+                                           json.dumps([f"{ME}/ma.flist", f"{ME}/mb"]).encode())
+        self.assertEqual((status, json.loads(body)), (200, {"status": "success"}))
+        self.assertEqual(self.fetch(os.path.join(self.api.public, ME, "both.flist")),
+                         {"/a": b"A", "/b": b"B"})
+        status, _, body = self.api.request("POST", "/api/flist/me/merge/x", {},
+                                           json.dumps([f"{ME}/nothere"]).encode())
+        self.assertEqual((status, json.loads(body)),
+                         (500, {"status": "error", "message": f"{ME}/nothere.flist does not exists"}))
+
+    def test_zz_spool_files_removed(self):
+        """Runs last: every upload's spool file is gone."""
+        deadline = time.time() + 10
+        while os.listdir(self.api.upload_dir) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(os.listdir(self.api.upload_dir), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""End-to-end tests of flist-hub-worker: delivery guarantees.
+
+kill -9 of a worker in the middle of a large upload (another worker
+finishes it, exactly one flist, no .tmp- left), SIGTERM (finish, or hand
+back after the grace period), Redis restarted with AOF appendfsync always
+(no job lost), content backend stopped then started again, dead-lettering
+after K deliveries, and two workers running 20 uploads of 5 users at once.
+Helpers (Hub, make_tar, ...) come from test_worker.py.
+"""
+import io
+import json
+import os
+import random
+import signal
+import sys
+import tarfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_worker import Hub, flist_cmd, flist_json, make_tar, wait_gone  # noqa: E402
+
+BIG_FILES = 64
+BIG_FILE_SIZE = 2 * 1024 * 1024      # 128 MiB in all: about 2 s to build
+
+
+def big_tar():
+    r = random.Random(11)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for i in range(BIG_FILES):
+            ti = tarfile.TarInfo(f"data/f{i:03d}.bin")
+            ti.size = BIG_FILE_SIZE
+            t.addfile(ti, io.BytesIO(r.randbytes(BIG_FILE_SIZE)))
+    return buf.getvalue()
+
+
+def restart_redis(server):
+    """kill -9 then start again on the same port and directory."""
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+    server.start()
+
+
+def wait_running(hub, jid, timeout=30):
+    """Waits until the job runs with progress above 0; returns the hash."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = hub.job(jid)
+        if j.get("state") == "running" and int(j.get("progress", "0")) > 0:
+            return j
+        if j.get("state") in ("done", "failed"):
+            raise AssertionError(f"job ended before it was seen running: {j}")
+        time.sleep(0.01)
+    raise AssertionError(f"job {jid} never ran: {hub.job(jid)}")
+
+
+def owner_pid(hub, jid):
+    """pid of the worker whose consumer holds the job's entry."""
+    for entry, consumer, idle, n in hub.redis(["XPENDING", "hub:jobs", "workers", "-", "+", "10"])[0]:
+        return int(consumer.decode().split(":")[-2])
+    raise AssertionError("no pending entry")
+
+
+class Reliability(unittest.TestCase):
+    def setUp(self):
+        self.hub = None
+
+    def tearDown(self):
+        if self.hub:
+            self.hub.close()
+
+    def check_one_flist(self, repo, name, spool):
+        hub = self.hub
+        self.assertEqual(hub.repo_entries(repo), [name])     # exactly one, no .tmp-
+        self.assertTrue(wait_gone(spool))
+        path = hub.published(repo, name)
+        chk = flist_json("check", "--backend", hub.backend_url(), "--json", path)
+        self.assertEqual((chk["regular"], chk["failure"]), (BIG_FILES, 0))
+        sizes = {e["path"]: e["size"] for e in chk["content"] if e["path"].endswith(".bin")}
+        self.assertEqual(len(sizes), BIG_FILES)
+        self.assertEqual(set(sizes.values()), {BIG_FILE_SIZE})
+
+    def test_kill9_mid_job_other_worker_finishes(self):
+        self.hub = hub = Hub(env={"HUB_WORKER_JOBS": "1", "HUB_WORKER_THREADS": "1"})
+        w1 = hub.start_worker()
+        w2 = hub.start_worker()
+        jid, spool = hub.upload_job("alice", "big.flist", big_tar(), filename="big.tar")
+        j = wait_running(hub, jid)
+        victim = owner_pid(hub, jid)
+        self.assertIn(victim, (w1.pid, w2.pid))
+        (w1 if w1.pid == victim else w2).send_signal(signal.SIGKILL)
+        survivor = w2 if w1.pid == victim else w1
+        j = hub.wait_job(jid, timeout=120)
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["attempts"], "2", j)
+        self.assertIsNone(survivor.poll())
+        self.assertIn(f"job {jid}: reclaimed from an idle worker", hub.worker_log(survivor))
+        self.check_one_flist("alice", "big.flist", spool)
+        result = json.loads(j["result"])
+        self.assertEqual(result["files"]["response"]["regular"], BIG_FILES)
+        finals = [e for e, final in hub.events(jid) if final]
+        self.assertEqual(len(finals), 1)
+
+    def test_taken_over_job_is_abandoned_not_published(self):
+        """A worker whose job was claimed by another consumer (its heartbeat
+        lapsed) stops without publishing or recording anything; the job is
+        finished once, later, by its new owner."""
+        self.hub = hub = Hub(env={"HUB_WORKER_JOBS": "1", "HUB_WORKER_THREADS": "1"})
+        w = hub.start_worker()
+        jid, spool = hub.upload_job("gus", "big.flist", big_tar(), filename="big.tar")
+        wait_running(hub, jid)
+        entry = hub.redis(["XPENDING", "hub:jobs", "workers", "-", "+", "1"])[0][0][0]
+        hub.redis(["XCLAIM", "hub:jobs", "workers", "ghost", "0", entry])
+        deadline = time.time() + 30
+        while "handed back" not in hub.worker_log(w) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn(f"job {jid}: taken over by another worker; handed back", hub.worker_log(w))
+        self.assertFalse(os.path.exists(hub.published("gus", "big.flist")))
+        self.assertTrue(os.path.exists(spool))
+        self.assertEqual(hub.job(jid)["state"], "running")
+        # the ghost never heartbeats: the worker reclaims the job and ends it
+        j = hub.wait_job(jid, timeout=120)
+        self.assertEqual((j["state"], j["attempts"]), ("done", "2"))
+        self.check_one_flist("gus", "big.flist", spool)
+        self.assertEqual(len([e for e, final in hub.events(jid) if final]), 1)
+
+    def test_sigterm_finishes_running_job(self):
+        self.hub = hub = Hub(env={"HUB_WORKER_JOBS": "1", "HUB_WORKER_THREADS": "1"})
+        w = hub.start_worker()
+        jid, spool = hub.upload_job("bob", "big.flist", big_tar(), filename="big.tar")
+        wait_running(hub, jid)
+        w.send_signal(signal.SIGTERM)
+        later, later_spool = hub.upload_job("bob", "later.flist", make_tar([("x", b"1")]))
+        self.assertEqual(w.wait(timeout=60), 0)
+        j = hub.job(jid)
+        self.assertEqual((j["state"], j["attempts"]), ("done", "1"))
+        self.check_one_flist("bob", "big.flist", spool)
+        self.assertEqual(hub.job(later)["state"], "queued")   # no new job taken
+        self.assertTrue(os.path.exists(later_spool))
+        self.assertIn("taking no new job", hub.worker_log(w))
+
+    def test_sigterm_hands_back_after_grace(self):
+        self.hub = hub = Hub(env={"HUB_WORKER_JOBS": "1", "HUB_WORKER_THREADS": "1"})
+        w = hub.start_worker(env={"HUB_SHUTDOWN_GRACE": "0"})
+        jid, spool = hub.upload_job("carl", "big.flist", big_tar(), filename="big.tar")
+        wait_running(hub, jid)
+        w.send_signal(signal.SIGTERM)
+        self.assertEqual(w.wait(timeout=30), 0)
+        self.assertIn("handed back", hub.worker_log(w))
+        self.assertEqual(hub.job(jid)["state"], "running")
+        self.assertFalse(os.path.exists(hub.published("carl", "big.flist")))
+        hub.start_worker()
+        j = hub.wait_job(jid, timeout=120)
+        self.assertEqual((j["state"], j["attempts"]), ("done", "2"))
+        self.check_one_flist("carl", "big.flist", spool)
+
+    def test_redis_restart_loses_no_job(self):
+        self.hub = hub = Hub(queue_args=["--appendonly", "yes", "--appendfsync", "always"])
+        w = hub.start_worker()            # creates the consumer group
+        w.send_signal(signal.SIGTERM)
+        self.assertEqual(w.wait(timeout=30), 0)
+        jobs = [hub.upload_job("dora", f"j{i}.flist", make_tar([(f"f{i}", b"n%d" % i)]))
+                for i in range(6)]
+        restart_redis(hub.queue)          # queued jobs survive (AOF, fsync always)
+        hub.start_worker()
+        for i, (jid, spool) in enumerate(jobs):
+            j = hub.wait_job(jid)
+            self.assertEqual(j["state"], "done", j)
+            self.assertEqual(hub.fetch_tree(hub.published("dora", f"j{i}.flist")),
+                             {f"/f{i}": b"n%d" % i})
+        # the running worker reconnects after another restart
+        restart_redis(hub.queue)
+        more = [hub.upload_job("dora", f"k{i}.flist", make_tar([("k", b"%d" % i)]))
+                for i in range(3)]
+        for jid, spool in more:
+            self.assertEqual(hub.wait_job(jid)["state"], "done")
+        self.assertEqual(len(hub.repo_entries("dora")), 9)
+        self.assertEqual(hub.redis(["XPENDING", "hub:jobs", "workers"])[0][0], 0)
+
+    def test_backend_down_then_up(self):
+        self.hub = hub = Hub(env={"HUB_WORKER_BACKEND_RETRIES": "3",
+                                  "HUB_WORKER_BACKEND_BACKOFF_MS": "200"})
+        hub.start_worker()
+        os.kill(hub.backend.proc.pid, signal.SIGKILL)
+        hub.backend.proc.wait()
+        jid, spool = hub.upload_job("eve", "a.flist", make_tar([("a", b"1")]))
+        t0 = time.time()
+        j = hub.wait_job(jid)
+        self.assertEqual(j["state"], "failed")
+        self.assertGreaterEqual(time.time() - t0, 0.55)    # 200 + 400 ms of backoff
+        self.assertEqual(j["error"],
+                         f"archive.tar.gz: content backend unavailable after 3 attempts: "
+                         f"backend 127.0.0.1:{hub.backend.port}: connection refused")
+        msgs = [e.get("message") for e, _ in hub.events(jid)]
+        self.assertIn("Waiting for the content backend (attempt 2 of 3)", msgs)
+        self.assertIn("Waiting for the content backend (attempt 3 of 3)", msgs)
+        self.assertEqual(hub.repo_entries("eve"), [])
+        self.assertTrue(wait_gone(spool))
+        # upload-flist too
+        spool2 = hub.spool(b"\x00" * 10, ".flist")
+        j = hub.wait_job(hub.create_job("upload-flist", "eve", {"file": spool2, "name": "x.flist"}))
+        self.assertEqual(j["state"], "failed")
+        self.assertTrue(j["error"].startswith("invalid flist"), j["error"])
+        # backend back: a new job succeeds
+        hub.backend.start()
+        jid, spool = hub.upload_job("eve", "b.flist", make_tar([("b", b"2")]))
+        self.assertEqual(hub.wait_job(jid)["state"], "done")
+        self.assertEqual(hub.fetch_tree(hub.published("eve", "b.flist")), {"/b": b"2"})
+
+    def test_dead_letter_after_max_deliveries(self):
+        self.hub = hub = Hub()
+        hub.redis(["XGROUP", "CREATE", "hub:jobs", "workers", "0", "MKSTREAM"])
+        jid, spool = hub.upload_job("finn", "d.flist", make_tar([("a", b"1")]))
+        got = hub.redis(["XREADGROUP", "GROUP", "workers", "ghost", "COUNT", "1",
+                         "STREAMS", "hub:jobs", ">"])[0]
+        entry = got[0][1][0][0]
+        # a consumer that died three times with it
+        hub.redis(["XCLAIM", "hub:jobs", "workers", "ghost", "0", entry, "RETRYCOUNT", "3"])
+        hub.start_worker()
+        j = hub.wait_job(jid, timeout=30)
+        self.assertEqual((j["state"], j["error"]), ("failed", "job abandoned after 3 deliveries"))
+        dead = hub.redis(["XRANGE", "hub:jobs:dead", "-", "+"])[0]
+        self.assertEqual(len(dead), 1)
+        self.assertIn(jid.encode(), dead[0][1])
+        self.assertEqual(hub.repo_entries("finn"), [])
+
+    def test_two_workers_twenty_uploads_five_users(self):
+        self.hub = hub = Hub()
+        w1 = hub.start_worker()
+        w2 = hub.start_worker()
+        shared = random.Random(5).randbytes(700 * 1024)
+        jobs = []
+        for i in range(20):
+            user = f"user{i % 5}"
+            entries = [("shared.bin", shared), ("id.txt", f"{user} job {i}\n".encode()),
+                       (f"only-{i}", random.Random(i).randbytes(1000 + i))]
+            jid, spool = hub.upload_job(user, f"img{i}.flist", make_tar(entries))
+            jobs.append((jid, spool, user, i, entries))
+        for jid, spool, user, i, entries in jobs:
+            j = hub.wait_job(jid)
+            self.assertEqual(j["state"], "done", j)
+            self.assertEqual(j["user"], user)
+            self.assertEqual(json.loads(j["result"])["name"], f"img{i}.flist")
+            got = hub.fetch_tree(hub.published(user, f"img{i}.flist"))
+            self.assertEqual(got, {"/" + n: d for n, d in entries})
+            self.assertTrue(wait_gone(spool))
+        for u in range(5):
+            self.assertEqual(hub.repo_entries(f"user{u}"),
+                             sorted(f"img{i}.flist" for i in range(u, 20, 5)))
+        ran = [hub.worker_log(w).count(": done in ") for w in (w1, w2)]
+        self.assertEqual(sum(ran), 20)
+        self.assertTrue(all(n > 0 for n in ran), ran)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,147 @@
+/* job_upload.c - the "upload" job: a spooled archive becomes an flist
+ * (HUB-API.md §6.9, §13.2). The archive is streamed through the engine
+ * (no extraction), only chunks missing on the internal backend are sent,
+ * .README.md/.README become the readme (the writer does it), the user's
+ * metadata is applied except the protected keys, and `backend` is the
+ * public backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flist.h"
+#include "jobs.h"
+#include "log.h"
+#include "publish.h"
+
+/* Keys a user cannot set (HUB-API.md §6.9, exact and case-sensitive). */
+static const char *const protected_keys[] = {
+    "readme", "backend", "entrypoint", "environ", "port", "volume",
+};
+
+static int is_protected(const char *key)
+{
+    for (size_t i = 0; i < sizeof protected_keys / sizeof protected_keys[0]; i++)
+        if (strcmp(key, protected_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Applies the user metadata then the public `backend`. Returns 0 or -1. */
+static int apply_metadata(job_ctx *c, flist_writer *w, hub_err *err)
+{
+    const json_t *meta = json_object_get(c->input, "metadata");
+    if (meta && !json_is_object(meta))
+        return hub_err_set(err, "job input: metadata is not an object");
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)meta, key, value) {
+        if (is_protected(key))
+            continue;
+        if (!json_is_string(value))
+            return hub_err_set(err, "job input: metadata %s is not a string", key);
+        if (flist_writer_meta(w, key, json_string_value(value), err) != 0)
+            return -1;
+    }
+    char *pub = backend_url_public_json(&c->ws->cfg->backend_public);
+    if (!pub)
+        return hub_err_set(err, "out of memory");
+    int rc = flist_writer_meta(w, "backend", pub, err);
+    free(pub);
+    return rc;
+}
+
+/* One build attempt from the start of the spool into the staging file.
+ * Returns 0 or -1 with err. */
+static int build_once(job_ctx *c, int fd, off_t size, const stage *st,
+                      flist_stats *stats, hub_err *err)
+{
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return hub_err_set(err, "rewind the upload spool file: %m");
+    flist_writer_opts o = {
+        .threads = c->ws->engine_threads,
+        .backend = &c->ws->cfg->backend_internal,
+        .total_hint = (uint64_t)size,
+    };
+    flist_writer *w = flist_writer_new(&o, err);
+    if (!w)
+        return -1;
+    int rc = apply_metadata(c, w, err);
+    if (rc == 0) {
+        job_watch_track_fd(c->watch, fd, size, 0, 99, "Building: archive read ");
+        rc = flist_source_tar_fd(w, fd, err);
+        job_watch_track_fd(c->watch, -1, 0, 0, 0, NULL);
+    }
+    if (rc == 0)
+        rc = flist_writer_finish(w, st->path, stats, err);
+    flist_writer_free(w);
+    return rc;
+}
+
+int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
+{
+    const char *spool = job_spool_of(c->input);
+    const char *name = job_input_str(c, "name");
+    const char *filename = job_input_str(c, "filename");
+    const char *repo = job_repo(c, err);
+    if (!repo)
+        return -1;
+    if (!name)
+        return hub_err_set(err, "job input has no name");
+    off_t size = 0;
+    int fd = spool_open(c->ws->cfg, spool, &size, err);
+    if (fd < 0)
+        return -1;
+    stage st;
+    if (stage_open(&st, c->ws->cfg, repo, name, c->id, err) != 0) {
+        close(fd);
+        return -1;
+    }
+    flist_stats stats;
+    int rc;
+    for (int attempt = 1;; attempt++) {
+        if (job_watch_lost(c->watch)) {
+            rc = JOB_ABANDONED;
+            break;
+        }
+        rc = build_once(c, fd, size, &st, &stats, err);
+        if (rc == 0 || !job_backend_retry(c, attempt, err))
+            break;
+    }
+    close(fd);
+    if (rc == -1 && filename)
+        hub_err_prefix(err, "%s", filename);
+    if (rc == 0 && (job_watch_lost(c->watch) || job_watch_confirm(c->watch, err) != 0)) {
+        log_warn("job %s: %s; not publishing", c->id, err->msg);
+        rc = JOB_ABANDONED;
+    }
+    if (rc == 0)
+        rc = stage_commit(&st, err);
+    stage_close(&st);
+    if (rc != 0)
+        return rc;
+
+    json_t *response = json_pack("{sIsIsIsIsIsI}",
+        "regular", (json_int_t)stats.regular, "symlink", (json_int_t)stats.symlink,
+        "directory", (json_int_t)stats.directory, "special", (json_int_t)stats.special,
+        "failure", (json_int_t)0, "fullsize", (json_int_t)stats.fullsize);
+    if (!response)
+        return hub_err_set(err, "out of memory");
+    hub_err ev;
+    if (job_watch_event(c->watch, 100, "Image ready !", &ev) != 0)
+        log_warn("job %s: event: %s", c->id, ev.msg);
+    *result = json_pack("{sss{sbsnsOsi}}", "name", name, "files", "success", 1,
+                        "error", "response", response, "status", 0);
+    *final_event = json_pack("{sss{sssO}}", "status", "info", "info", "filename", name,
+                             "flist", response);
+    json_decref(response);
+    if (!*result || !*final_event) {
+        json_decref(*result);
+        json_decref(*final_event);
+        *result = *final_event = NULL;
+        return hub_err_set(err, "out of memory");
+    }
+    log_info("job %s: %s/%s published: %llu files, %llu chunks uploaded", c->id, repo, name,
+             (unsigned long long)stats.regular, (unsigned long long)stats.chunks_uploaded);
+    return 0;
+}

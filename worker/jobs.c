@@ -1,0 +1,80 @@
+/* jobs.c - dispatch of a job to its kind, input helpers, and the retry
+ * policy for an unreachable content backend (jobs.h). */
+#include <string.h>
+
+#include "backend.h"
+#include "jobs.h"
+#include "log.h"
+#include "repo.h"
+
+int job_run(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
+{
+    *result = NULL;
+    *final_event = NULL;
+    if (!json_is_object(c->input))
+        return hub_err_set(err, "job input is not a JSON object");
+    if (strcmp(c->type, "upload") == 0)
+        return job_upload(c, result, final_event, err);
+    if (strcmp(c->type, "upload-flist") == 0)
+        return job_upload_flist(c, result, final_event, err);
+    if (strcmp(c->type, "merge") == 0)
+        return job_merge(c, result, final_event, err);
+    return hub_err_set(err, "job type \"%s\" is not supported by this worker", c->type);
+}
+
+const char *job_input_str(const job_ctx *c, const char *key)
+{
+    return json_string_value(json_object_get(c->input, key));
+}
+
+const char *job_repo(const job_ctx *c, hub_err *err)
+{
+    const char *repo = job_repo_of(c->input, c->user);
+    if (!repo || !*repo) {
+        hub_err_set(err, "job has no repository");
+        return NULL;
+    }
+    if (repo_name_check(repo, "repository", err) != 0)
+        return NULL;
+    return repo;
+}
+
+const char *job_spool_of(const json_t *input)
+{
+    return json_string_value(json_object_get(input, "file"));
+}
+
+const char *job_repo_of(const json_t *input, const char *user)
+{
+    const char *repo = json_string_value(json_object_get(input, "repository"));
+    return repo ? repo : user;
+}
+
+int job_backend_retry(job_ctx *c, int attempt, hub_err *err)
+{
+    const worker_settings *ws = c->ws;
+    hub_err probe;
+    backend *b = backend_connect(&ws->cfg->backend_internal, 2000, &probe);
+    if (b) {
+        backend_close(b);
+        return 0;   /* the backend answers: the failure is the job's own */
+    }
+    if (attempt >= ws->backend_retries || atomic_load(&ws->hard_stop)) {
+        hub_err_set(err, "content backend unavailable after %d attempt%s: %s", attempt,
+                    attempt == 1 ? "" : "s", probe.msg);
+        return 0;
+    }
+    long long wait = ws->backend_backoff_ms;
+    for (int i = 1; i < attempt && wait < 60000; i++)
+        wait *= 2;
+    log_warn("job %s: attempt %d: %s; retrying in %lld ms", c->id, attempt, probe.msg, wait);
+    char msg[HUB_ERR_MAX + 64];
+    snprintf(msg, sizeof msg, "Waiting for the content backend (attempt %d of %d)",
+             attempt + 1, ws->backend_retries);
+    job_watch_progress(c->watch, 0, msg);
+    if (worker_sleep(ws, wait) != 0) {
+        hub_err_set(err, "content backend unavailable (worker stopping): %s", probe.msg);
+        return 0;
+    }
+    return 1;
+}
