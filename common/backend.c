@@ -217,7 +217,7 @@ static int login(backend *b, const backend_url *url, hub_err *err)
     }
 
     const char *ns = url->namespace_;
-    if (!ns[0] || (url->kind == BACKEND_ZDB && strcmp(ns, "default") == 0))
+    if (!ns[0] || strcmp(ns, "default") == 0)
         return 0;
     char what[160];
     snprintf(what, sizeof what, "SELECT %s", ns);

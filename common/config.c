@@ -44,6 +44,8 @@ static const struct cfg_key {
     {"job-max-deliveries", "3"},
     {"worker-threads", "0"},
     {"worker-jobs", "1"},
+    {"worker-backend-retries", "4"},
+    {"worker-backend-backoff-ms", "1000"},
     {"public-website", "http://127.0.0.1:5555"},
     {"official-repositories", "official-apps, dockers"},
     {"allowed-extensions", ".tar.gz, .tgz, .tar, .tar.zst, .tar.xz"},
@@ -491,6 +493,8 @@ static int convert(raw_values *rv, hub_config *c, hub_err *err)
         get_int(rv, "job-max-deliveries", 1, 1000, &c->job_max_deliveries, err) < 0 ||
         get_int(rv, "worker-threads", 0, 1024, &c->worker_threads, err) < 0 ||
         get_int(rv, "worker-jobs", 1, 1024, &c->worker_jobs, err) < 0 ||
+        get_int(rv, "worker-backend-retries", 1, 100, &c->worker_backend_retries, err) < 0 ||
+        get_int(rv, "worker-backend-backoff-ms", 1, 600000, &c->worker_backend_backoff_ms, err) < 0 ||
         get_str(rv, "public-website", &c->public_website, err) < 0 ||
         get_list(rv, "official-repositories", &c->official_repos, &c->n_official_repos, err) < 0 ||
         get_list(rv, "allowed-extensions", &c->allowed_extensions, &c->n_allowed_extensions, err) < 0 ||

@@ -54,6 +54,10 @@ typedef struct hub_config {
     int job_max_deliveries;       /* job-max-deliveries (3) */
     int worker_threads;           /* worker-threads: 0 = CPU count */
     int worker_jobs;              /* worker-jobs: jobs run at once per worker (1) */
+    int worker_backend_retries;   /* worker-backend-retries: attempts while the
+                                     content backend does not answer (4) */
+    int worker_backend_backoff_ms;/* worker-backend-backoff-ms: first wait,
+                                     doubled each attempt (1000) */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */

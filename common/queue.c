@@ -27,6 +27,7 @@ struct queue {
     backend_url url;
     int timeout_ms;
     char cursor[QUEUE_ENTRY_ID_MAX];   /* XAUTOCLAIM scan position */
+    long long job_ttl;                 /* seconds a job is kept after its end */
 };
 
 /* ------------------------------------------------------------------ */
@@ -137,6 +138,7 @@ queue *queue_connect(const char *url, int timeout_ms, hub_err *err)
     }
     q->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     strcpy(q->cursor, "0-0");
+    q->job_ttl = QUEUE_JOB_TTL;
     if (backend_url_parse(url ? url : "", &q->url, err) < 0) {
         hub_err_prefix(err, "queue redis URL");
         free(q);
@@ -887,7 +889,7 @@ int queue_job_finish(queue *q, const char *id, const json_t *result,
     job_key(key, id);
     events_key(ekey, id);
     fmt_ll(t, now);
-    fmt_ll(ttl, QUEUE_JOB_TTL);
+    fmt_ll(ttl, q->job_ttl);
     const char *argv[] = {"EVAL", finish_lua, "2", key, ekey, error ? "failed" : "done",
                           res_s, error ? error : "", t, ev_s, ttl};
     redisReply *r = run(q, err, 11, argv);
@@ -899,4 +901,10 @@ int queue_job_finish(queue *q, const char *id, const json_t *result,
         *published = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     free_reply(r);
     return 0;
+}
+
+void queue_set_job_ttl(queue *q, long long seconds)
+{
+    if (q && seconds > 0)
+        q->job_ttl = seconds;
 }

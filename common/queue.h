@@ -5,7 +5,8 @@
  *   hub:job:<id>         hash: id, type, user, state, progress, message,
  *                        input (JSON), result (JSON), error, created,
  *                        started, finished, attempts (times are unix
- *                        seconds); expires QUEUE_JOB_TTL after the end
+ *                        seconds); expires job-ttl (QUEUE_JOB_TTL) after
+ *                        the end
  *   hub:jobs             stream of {id}, consumer group "workers"
  *   hub:jobs:dead        dead letters {id, entry, deliveries, reason}
  *   hub:job:<id>:events  stream, one entry per event, field data = the event
@@ -55,6 +56,10 @@ queue *queue_connect(const char *url, int timeout_ms, hub_err *err);
 
 /* Closes and frees. NULL ok. */
 void queue_close(queue *q);
+
+/* How long a job's hash and events are kept after its end (the job-ttl
+ * setting; default QUEUE_JOB_TTL). Values <= 0 are ignored. */
+void queue_set_job_ttl(queue *q, long long seconds);
 
 /* PING (for /readyz). Returns 0 or -1 with err. */
 int queue_ping(queue *q, hub_err *err);
@@ -194,7 +199,7 @@ int queue_event_add(queue *q, const char *id, const json_t *event,
  * (JSON text of result, done only), error, progress=100 when done,
  * finished=now; appends final_event with final=1 (NULL: {"status": "info",
  * "info": result} when done, {"status": "error", "message": error} when
- * failed); and sets EXPIRE QUEUE_JOB_TTL on the hash and the events stream.
+ * failed); and sets EXPIRE job-ttl on the hash and the events stream.
  * *published (may be NULL) = 1 when this call ended the job, 0 when it had
  * already ended (nothing changed) or does not exist. Returns 0 or -1 with
  * err. */

@@ -23,10 +23,7 @@ static const char USAGE[] =
     "queue until SIGTERM.\n"
     "  -c, --config FILE   the hub configuration file (default: none; built-in\n"
     "                      defaults and HUB_* environment variables apply)\n"
-    "  -h, --help          this help\n"
-    "Worker-only environment: " WORKER_ENV_BACKEND_RETRIES " (attempts when the\n"
-    "content backend is down, default 4), " WORKER_ENV_BACKEND_BACKOFF_MS " (first\n"
-    "wait between attempts, doubling, default 1000).\n";
+    "  -h, --help          this help\n";
 
 static long long mono_ms(void)
 {

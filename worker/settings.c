@@ -1,31 +1,11 @@
 /* settings.c - the worker's settings: the shared configuration's job keys
- * plus the worker-only knobs read from the environment (worker.h), and the
- * interruptible sleep every wait of the worker uses. */
-#include <errno.h>
+ * and the interruptible sleep every wait of the worker uses. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "worker.h"
-
-/* Reads integer variable `name` into *out when set (min..max). Returns 0 or
- * -1 with err. */
-static int env_int(const char *name, long min, long max, int *out, hub_err *err)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return hub_err_set(err, "environment %s: not an integer in %ld..%ld: %s", name, min,
-                           max, v);
-    *out = (int)n;
-    return 0;
-}
 
 int worker_settings_init(worker_settings *ws, const hub_config *cfg, hub_err *err)
 {
@@ -36,11 +16,8 @@ int worker_settings_init(worker_settings *ws, const hub_config *cfg, hub_err *er
     ws->max_deliveries = cfg->job_max_deliveries;
     ws->slots = cfg->worker_jobs;
     ws->engine_threads = cfg->worker_threads;
-    ws->backend_retries = 4;
-    ws->backend_backoff_ms = 1000;
-    if (env_int(WORKER_ENV_BACKEND_RETRIES, 1, 100, &ws->backend_retries, err) != 0 ||
-        env_int(WORKER_ENV_BACKEND_BACKOFF_MS, 1, 600000, &ws->backend_backoff_ms, err) != 0)
-        return -1;
+    ws->backend_retries = cfg->worker_backend_retries;
+    ws->backend_backoff_ms = cfg->worker_backend_backoff_ms;
     if (ws->heartbeat_ms * 2 > ws->reclaim_idle_ms)
         return hub_err_set(err, "job-heartbeat (%d s) must be at most half of "
                            "job-reclaim-idle (%d s)", cfg->job_heartbeat, cfg->job_reclaim_idle);

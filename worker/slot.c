@@ -44,6 +44,7 @@ static queue *slot_connect(worker_slot *s)
         log_warn("%s: %s", s->consumer, err.msg);
         return NULL;
     }
+    queue_set_job_ttl(q, s->ws->cfg->job_ttl);
     if (queue_group_create(q, &err) != 0) {
         log_warn("%s: %s", s->consumer, err.msg);
         queue_close(q);

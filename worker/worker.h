@@ -12,11 +12,7 @@
 
 #include "config.h"
 
-/* Worker settings that are not (yet) keys of the shared configuration;
- * read from the environment with these defaults (worker_settings_init). */
-#define WORKER_ENV_BACKEND_RETRIES    "HUB_WORKER_BACKEND_RETRIES"    /* 4 attempts */
-#define WORKER_ENV_BACKEND_BACKOFF_MS "HUB_WORKER_BACKEND_BACKOFF_MS" /* 1000 ms, doubling */
-
+/* The worker's view of the shared configuration (worker_settings_init). */
 typedef struct worker_settings {
     const hub_config *cfg;
     long long reclaim_idle_ms;    /* job-reclaim-idle */
@@ -31,8 +27,8 @@ typedef struct worker_settings {
     atomic_int hard_stop;         /* grace over: give up waits and retries */
 } worker_settings;
 
-/* Fills ws from cfg and the environment (WORKER_ENV_*). Returns 0, or -1
- * with err naming a malformed variable. */
+/* Fills ws from cfg. Returns 0, or -1 with err when the job timings do not
+ * fit together. */
 int worker_settings_init(worker_settings *ws, const hub_config *cfg, hub_err *err);
 
 /* Sleeps ms milliseconds in small steps, returning early (1) when
