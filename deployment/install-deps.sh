@@ -14,7 +14,7 @@ PKGS=(
   # services the hub and its tests run
   redis-server
   # tests and benchmarks
-  python3 python3-cryptography wrk time procps
+  python3 python3-cryptography wrk time procps curl
 )
 
 missing=()
