@@ -98,18 +98,22 @@ class TempDir:
 
 
 class RedisServer:
-    """A private redis-server on a free port in a temporary directory."""
+    """A private redis-server on a free port in a temporary directory.
+    A context manager, or start()/stop(); kill() then start() restarts it on
+    the same port and directory (crash tests with AOF)."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.port = None
         self.dir = None
         self.proc = None
+        self.extra_args = list(extra_args)
 
-    def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="hub-redis-")
-        self.port = free_port()
+    def start(self):
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="hub-redis-")
+            self.port = free_port()
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir]
+                "--appendonly", "no", "--dir", self.dir, *self.extra_args]
         self.proc = Process(argv, log_path=os.path.join(self.dir, "redis.log"))
         try:
             wait_port(self.port, proc=self.proc.proc)
@@ -119,14 +123,26 @@ class RedisServer:
                     raise RuntimeError("redis does not answer PING")
                 time.sleep(0.05)
         except Exception:
-            self.__exit__()
+            self.stop()
             raise
         return self
 
-    def __exit__(self, *exc):
+    def kill(self):
+        """kill -9, keeping the port and the directory."""
+        if self.proc:
+            self.proc.stop(signal.SIGKILL)
+
+    def stop(self):
         if self.proc:
             self.proc.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     @property
     def url(self):
@@ -147,7 +163,9 @@ def _resp_encode(args):
     return out
 
 
-def _resp_read(f):
+def _resp_read(f, raw=False):
+    """One reply. raw: bulk strings stay bytes and an error reply is
+    returned as a RuntimeError instead of being raised (for pipelines)."""
     line = f.readline()
     if not line:
         raise ConnectionError("redis closed the connection")
@@ -155,7 +173,10 @@ def _resp_read(f):
     if kind == b"+":
         return rest.decode()
     if kind == b"-":
-        raise RuntimeError("redis error: " + rest.decode())
+        e = RuntimeError("redis error: " + rest.decode())
+        if raw:
+            return e
+        raise e
     if kind == b":":
         return int(rest)
     if kind == b"$":
@@ -163,6 +184,8 @@ def _resp_read(f):
         if n < 0:
             return None
         data = f.read(n + 2)[:-2]
+        if raw:
+            return data
         try:
             return data.decode()
         except UnicodeDecodeError:
@@ -171,7 +194,7 @@ def _resp_read(f):
         n = int(rest)
         if n < 0:
             return None
-        return [_resp_read(f) for _ in range(n)]
+        return [_resp_read(f, raw) for _ in range(n)]
     raise RuntimeError("bad RESP reply: %r" % line)
 
 
@@ -181,6 +204,15 @@ def resp_command(port, *args):
         s.sendall(_resp_encode(args))
         with s.makefile("rb") as f:
             return _resp_read(f)
+
+
+def resp_pipeline(port, commands):
+    """Sends the commands pipelined on one connection; returns the raw
+    replies (bulk strings as bytes, error replies as RuntimeError values)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"".join(_resp_encode(c) for c in commands))
+        with s.makefile("rb") as f:
+            return [_resp_read(f, raw=True) for _ in commands]
 
 
 class ApiServer:

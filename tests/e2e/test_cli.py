@@ -17,7 +17,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hubtest import RedisServer, resp_command  # noqa: E402
+from hublib import RedisServer, free_port, resp_pipeline  # noqa: E402
 
 BIN = os.environ.get("HUB_BIN", "build/bin")
 DATA = os.environ.get("HUB_TESTDATA", "tests/data")
@@ -64,7 +64,7 @@ def load_chunks(redis, db):
     for name in os.listdir(data("chunks")):
         with open(os.path.join(data("chunks"), name), "rb") as f:
             cmds.append([b"SET", bytes.fromhex(name), f.read()])
-    replies = resp_command(redis.port, cmds)
+    replies = resp_pipeline(redis.port, cmds)
     assert all(r in (b"OK", "OK") for r in replies), replies[:3]
 
 
@@ -230,7 +230,7 @@ class CliTest(unittest.TestCase):
         db = f"redis://127.0.0.1:{self.redis.port}/2"
         run("create", "--backend", db, data("tree.tar.gz"), out)
         hello = run_json("stat", "--json", out, "/hello.txt")["chunks"][0]["key"]
-        resp_command(self.redis.port, [["SELECT", "2"], [b"DEL", bytes.fromhex(hello)]])
+        resp_pipeline(self.redis.port, [["SELECT", "2"], [b"DEL", bytes.fromhex(hello)]])
         p = run("check", "--json", out, check=False)
         self.assertEqual(p.returncode, 1)
         r = json.loads(p.stdout)["response"]
@@ -305,7 +305,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(v["error"]["function"], "find")
 
     def test_unreachable_backend(self):
-        port = self.redis.free_port()
+        port = free_port()
         p = run("create", "--backend", f"redis://127.0.0.1:{port}", data("tree.tar.gz"),
                 self.path("nb.flist"), check=False)
         self.assertEqual(p.returncode, 1)
@@ -319,7 +319,7 @@ class CliTest(unittest.TestCase):
         db = f"redis://127.0.0.1:{self.redis.port}/3"
         run("create", "--backend", db, data("tree.tar.gz"), out)
         key = run_json("stat", "--json", out, "/hello.txt")["chunks"][0]["key"]
-        resp_command(self.redis.port, [["SELECT", "3"], [b"SET", bytes.fromhex(key), b"\x00" * 20]])
+        resp_pipeline(self.redis.port, [["SELECT", "3"], [b"SET", bytes.fromhex(key), b"\x00" * 20]])
         dest = self.path("tampered.txt")
         p = run("get", out, "/hello.txt", dest, check=False)
         self.assertEqual(p.returncode, 1)

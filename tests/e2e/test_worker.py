@@ -24,7 +24,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hubtest import RedisServer, resp_command  # noqa: E402
+from hublib import RedisServer, free_port, resp_pipeline  # noqa: E402
 
 BIN = os.environ.get("HUB_BIN", "build/bin")
 WORKER = os.path.join(BIN, "flist-hub-worker")
@@ -153,7 +153,7 @@ class Hub:
 
     # ---- redis ----
     def redis(self, *cmds):
-        return resp_command(self.queue.port, list(cmds))
+        return resp_pipeline(self.queue.port, list(cmds))
 
     def create_job(self, type_, user, input_):
         """What queue_job_create does: the hash, then XADD hub:jobs."""

@@ -38,8 +38,7 @@ def big_tar():
 
 def restart_redis(server):
     """kill -9 then start again on the same port and directory."""
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
+    server.kill()
     server.start()
 
 
@@ -183,8 +182,7 @@ class Reliability(unittest.TestCase):
         self.hub = hub = Hub(env={"HUB_WORKER_BACKEND_RETRIES": "3",
                                   "HUB_WORKER_BACKEND_BACKOFF_MS": "200"})
         hub.start_worker()
-        os.kill(hub.backend.proc.pid, signal.SIGKILL)
-        hub.backend.proc.wait()
+        hub.backend.kill()
         jid, spool = hub.upload_job("eve", "a.flist", make_tar([("a", b"1")]))
         t0 = time.time()
         j = hub.wait_job(jid)
