@@ -1,10 +1,13 @@
 /* cmd_create.c - `flist create`: a directory or an archive becomes an flist,
  * its chunks stored on --backend (only the missing ones). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -62,6 +65,27 @@ static void print_stats(const char *output, const flist_stats *st, double secs)
             (double)st->bytes_uploaded / 1048576.0, secs);
 }
 
+/* Progress of an archive: how far its file has been read (the writer's
+ * own count is of uncompressed content, whose total is unknown). */
+typedef struct archive_progress {
+    int fd;
+    uint64_t size;
+} archive_progress;
+
+static void archive_progress_fn(void *ud, uint64_t done, uint64_t total)
+{
+    archive_progress *ap = ud;
+    off_t pos = lseek(ap->fd, 0, SEEK_CUR);
+    if (pos >= 0)
+        cli_progress("create", (uint64_t)pos, ap->size);
+}
+
+/* Progress of a directory: content bytes so far (no total known). */
+static void dir_progress_fn(void *ud, uint64_t done, uint64_t total)
+{
+    cli_progress("create", done, 0);
+}
+
 int cmd_create(int argc, char **argv, const char *usage)
 {
     cli_opts o;
@@ -72,7 +96,8 @@ int cmd_create(int argc, char **argv, const char *usage)
     hub_err err;
     backend_url be, pub;
     flist_writer *w = NULL;
-    int status = 1;
+    int status = 1, archive_fd = -1;
+    archive_progress ap = { -1, 0 };
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -90,12 +115,21 @@ int cmd_create(int argc, char **argv, const char *usage)
         status = cli_fail(&o, "create", err.msg);
         goto out;
     }
+    if (!S_ISDIR(sst.st_mode)) {
+        archive_fd = open(source, O_RDONLY | O_CLOEXEC);
+        if (archive_fd < 0) {
+            snprintf(err.msg, sizeof err.msg, "%s: %s", source, strerror(errno));
+            status = cli_fail(&o, "create", err.msg);
+            goto out;
+        }
+        ap.fd = archive_fd;
+        ap.size = (uint64_t)sst.st_size;
+    }
     flist_writer_opts wo = {
         .threads = o.threads,
         .backend = o.backend ? &be : NULL,
-        .progress = cli_progress,
-        .progress_ud = "create",
-        .total_hint = S_ISDIR(sst.st_mode) ? 0 : (uint64_t)sst.st_size,
+        .progress = archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
+        .progress_ud = &ap,
     };
     w = flist_writer_new(&wo, &err);
     if (!w) {
@@ -117,16 +151,18 @@ int cmd_create(int argc, char **argv, const char *usage)
             goto out;
         }
     }
-    int rc = S_ISDIR(sst.st_mode) ? flist_source_dir(w, source, &err)
-                                  : flist_source_tar(w, source, &err);
+    int rc = archive_fd < 0 ? flist_source_dir(w, source, &err)
+                            : flist_source_tar_fd(w, archive_fd, &err);
     flist_stats st;
     if (rc == 0)
         rc = flist_writer_finish(w, output, &st, &err);
-    cli_progress_end();
     if (rc != 0) {
         status = cli_fail(&o, "create", err.msg);
         goto out;
     }
+    if (archive_fd >= 0)
+        cli_progress("create", ap.size, ap.size);   /* all of it was read */
+    cli_progress_end();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (o.json) {
@@ -144,6 +180,8 @@ int cmd_create(int argc, char **argv, const char *usage)
     }
     status = 0;
 out:
+    if (archive_fd >= 0)
+        close(archive_fd);
     flist_writer_free(w);
     cli_opts_free(&o);
     return status;

@@ -182,6 +182,45 @@ class CliTest(unittest.TestCase):
         self.assertIn("entrypoint", bad.stderr)
         self.assertFalse(os.path.exists(self.path("m2.flist")))
 
+    def test_create_from_directory(self):
+        """A directory gives the same tree and chunks as the archive."""
+        src = self.path("tree-dir")
+        os.mkdir(src)
+        # GNU tar restores symlink times too (Python's tarfile does not)
+        subprocess.run(["tar", "-xpzf", data("tree.tar.gz"), "-C", src], check=True)
+        out = self.path("dir.flist")
+        run("create", "--backend", self.backend, src, out)
+        self.assertEqual(run_json("find", "--json", out), run_json("find", "--json", self.out))
+        self.assertEqual(run_json("chunks", "--json", out), run_json("chunks", "--json", self.out))
+        for path in ("/suid-bin", "/a/b/c/link-up", "/script.sh"):
+            want = run_json("stat", "--json", self.out, path)
+            got = run_json("stat", "--json", out, path)
+            for k in ("size", "mode", "uid", "gid", "modified", "chunks"):
+                self.assertEqual(got[k], want[k], (path, k))
+
+    def test_progress_bar_on_a_terminal(self):
+        """create draws a progress bar when stderr is a terminal, never in a pipe."""
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([FLIST, "create", data("tree.tar.gz"), self.path("tty.flist")],
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.assertIn(b"create [", seen)
+        self.assertIn(b"100.0%", seen)
+        piped = run("create", data("tree.tar.gz"), self.path("pipe.flist"))
+        self.assertNotIn("%", piped.stderr)
+
     def test_get_whole_tree(self):
         dest = self.path("get-all")
         run("get", self.out, "/", dest)
