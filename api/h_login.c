@@ -3,7 +3,9 @@
  * kept in a signed cookie (D26); the callbacks fetch the user's public key
  * from the login server (libcurl) and verify with auth.h; /callback_threebot
  * opens a signed web session (any instance accepts it, D33),
- * /callback_token mints an API token and shows it at /token/<token>. */
+ * /callback_token mints an API token and shows it at /token/<token>.
+ * The itsyou.online routes (/login-iyo, /_iyo_callback, §12.6) answer 410:
+ * that service has been shut down. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
 #define STATE_COOKIE "hub-login-state"
 #define SESSION_COOKIE "hub-session"
 #define SESSION_TTL (7 * 24 * 3600)
+#define IYO_GONE "itsyou.online login is not available: itsyou.online has been shut down. " \
+                 "Log in with ThreeFold Connect (/login), or use an API token (/token)."
 
 static enum MHD_Result plain(api_req *r, int status, const char *text)
 {
@@ -38,6 +42,13 @@ static enum MHD_Result start_login(api_req *r, const char *callback)
     enum MHD_Result ret = api_redirect(r, url, cookie);
     free(url);
     return ret;
+}
+
+/* HUB-API.md §12.6 makes the itsyou.online login optional, and the service
+ * has been shut down: a clear refusal instead of a silent 404. */
+enum MHD_Result h_iyo_gone(api_req *r)
+{
+    return plain(r, 410, IYO_GONE);
 }
 
 enum MHD_Result h_login(api_req *r)

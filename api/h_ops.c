@@ -1,5 +1,6 @@
 /* h_ops.c - operations routes: /healthz (alive), /readyz (Redis, content
- * backend and directories), /metrics (Prometheus text) and the OpenAPI
+ * backend and directories), /metrics (Prometheus text: this instance's
+ * counters, and the shared queue's gauges read from Redis) and the OpenAPI
  * document generated from the route table. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include "backend.h"
 #include "cache.h"
 #include "handlers.h"
+#include "jobstats.h"
+#include "log.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -52,20 +55,53 @@ static const char *route_name(size_t i)
     return i < n ? t[i].pattern : "unmatched";
 }
 
+/* The gauges of the shared queue (jobstats.h); hub_queue_up 0 and no job
+ * gauges when Redis cannot be read (logged). Returns a malloc'ed text or
+ * NULL. */
+static char *queue_gauges(api_req *r)
+{
+    hub_err err = {{0}};
+    jobstats js;
+    char *out = NULL;
+    int n;
+    if (jobstats_read(r->srv->cfg.redis_url, 2000, &js, &err) < 0) {
+        log_warn("metrics: %s", err.msg);
+        n = asprintf(&out, "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
+                           "# TYPE hub_queue_up gauge\nhub_queue_up 0\n");
+    } else {
+        n = asprintf(&out,
+                     "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
+                     "# TYPE hub_queue_up gauge\nhub_queue_up 1\n"
+                     "# HELP hub_jobs Jobs of the shared queue (every instance), read from Redis: queued = "
+                     "not yet taken by a worker, running = taken and not finished.\n"
+                     "# TYPE hub_jobs gauge\nhub_jobs{state=\"queued\"} %lld\nhub_jobs{state=\"running\"} %lld\n"
+                     "# HELP hub_jobs_dead_letters Jobs failed because no worker could finish them "
+                     "(hub:jobs:dead).\n# TYPE hub_jobs_dead_letters gauge\nhub_jobs_dead_letters %lld\n"
+                     "# HELP hub_workers Consumers of the job queue's consumer group.\n"
+                     "# TYPE hub_workers gauge\nhub_workers %lld\n",
+                     js.queued, js.running, js.dead, js.consumers);
+    }
+    return n < 0 ? NULL : out;
+}
+
 enum MHD_Result h_metrics(api_req *r)
 {
     size_t len;
     char *text = metrics_render(r->srv->metrics, route_name, &len);
-    if (!text)
+    char *jobs = text ? queue_gauges(r) : NULL;
+    if (!jobs) {
+        free(text);
         return api_page(r, 500);
+    }
     size_t items, bytes;
     cache_stats(r->srv->cache, &items, &bytes);
     char *all = NULL;
-    int n = asprintf(&all, "%s# HELP hub_cache_items Items in the reply cache.\n# TYPE hub_cache_items gauge\n"
+    int n = asprintf(&all, "%s%s# HELP hub_cache_items Items in the reply cache.\n# TYPE hub_cache_items gauge\n"
                            "hub_cache_items %zu\n# HELP hub_cache_bytes Bytes in the reply cache.\n"
                            "# TYPE hub_cache_bytes gauge\nhub_cache_bytes %zu\n",
-                     text, items, bytes);
+                     text, jobs, items, bytes);
     free(text);
+    free(jobs);
     if (n < 0)
         return api_page(r, 500);
     enum MHD_Result ret = api_text(r, 200, "text/plain; version=0.0.4", all, (size_t)n);

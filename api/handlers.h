@@ -54,5 +54,8 @@ enum MHD_Result h_callback_threebot(api_req *r);
 enum MHD_Result h_callback_token(api_req *r);
 enum MHD_Result h_token_page(api_req *r);
 enum MHD_Result h_session(api_req *r);
+/* /login-iyo and /_iyo_callback (§12.6): 410 with a plain-text message,
+ * in every authentication mode (itsyou.online has been shut down). */
+enum MHD_Result h_iyo_gone(api_req *r);
 
 #endif

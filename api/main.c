@@ -32,13 +32,16 @@ static void usage(FILE *out)
             "       flist-hub-api [-c FILE] token USER [--ttl SECONDS]\n"
             "       flist-hub-api routes\n"
             "       flist-hub-api config-defaults\n"
+            "token --ttl SECONDS: the token expires after SECONDS (default: never,\n"
+            "or token-max-age when set).\n"
             "The configuration file is -c FILE, else $HUB_CONFIG; every key can be\n"
             "overridden by HUB_<KEY> (see deployment/hub.conf.sample).\n");
 }
 
-/* Prints a hub token (HUB-API.md §12.3). With --ttl the token expires ttl
- * seconds from now on a hub with token-max-age set (its issued-at is moved
- * back accordingly). */
+/* Prints a hub token (HUB-API.md §12.3). With --ttl the token carries its
+ * own expiry, ttl seconds from now (a third element of the signed message,
+ * see auth_token_issue_until; the original hub ignores it). Without --ttl it
+ * lasts as long as token-max-age allows (forever when 0). */
 static int cmd_token(hub_config *cfg, const char *user, long long ttl)
 {
     hub_err err = {{0}};
@@ -50,19 +53,16 @@ static int cmd_token(hub_config *cfg, const char *user, long long ttl)
         fprintf(stderr, "flist-hub-api: token: %s\n", err.msg);
         return 1;
     }
-    long long now = (long long)time(NULL), iat = now;
-    if (ttl > 0) {
-        if (cfg->token_max_age <= 0) {
-            fprintf(stderr, "flist-hub-api: token: --ttl needs token-max-age > 0 in the configuration "
-                            "(hub tokens carry only their issue time)\n");
-            return 1;
-        }
-        if (ttl > cfg->token_max_age) {
-            fprintf(stderr, "flist-hub-api: token: --ttl %lld is longer than token-max-age %d\n", ttl,
-                    cfg->token_max_age);
-            return 1;
-        }
-        iat = now - (cfg->token_max_age - ttl);
+    long long now = (long long)time(NULL);
+    if (ttl > 0 && cfg->token_max_age > 0 && ttl > cfg->token_max_age) {
+        fprintf(stderr, "flist-hub-api: token: --ttl %lld is longer than token-max-age %d: "
+                        "the hub would refuse the token after %d s\n",
+                ttl, cfg->token_max_age, cfg->token_max_age);
+        return 1;
+    }
+    if (ttl > 100LL * 365 * 24 * 3600) {
+        fprintf(stderr, "flist-hub-api: token: --ttl %lld is more than 100 years\n", ttl);
+        return 1;
     }
     auth_settings as = {.enabled = 1, .token_seed = cfg->threebot_seed};
     auth_ctx *a = auth_ctx_new(&as, &err);
@@ -70,7 +70,7 @@ static int cmd_token(hub_config *cfg, const char *user, long long ttl)
         fprintf(stderr, "flist-hub-api: token: %s\n", err.msg);
         return 1;
     }
-    char *tok = auth_token_issue(a, user, iat, &err);
+    char *tok = auth_token_issue_until(a, user, now, ttl > 0 ? now + ttl : 0, &err);
     auth_ctx_free(a);
     if (!tok) {
         fprintf(stderr, "flist-hub-api: token: %s\n", err.msg);

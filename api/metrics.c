@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const int STATUSES[] = {200, 202, 206, 302, 304, 400, 401, 403, 404, 405,
-                               409, 413, 416, 500, 502, 503, 504};
+                               409, 410, 413, 416, 500, 502, 503, 504};
 #define NSTATUS (sizeof STATUSES / sizeof STATUSES[0])
 #define NSTATUS_ALL (NSTATUS + 1) /* + "other" */
 

@@ -56,6 +56,9 @@ static api_route TABLE[] = {
     R(G, "/callback_threebot", h_callback_threebot, AUTH_LOGIN, BODY_NONE, "Login callback (web session)"),
     R(G, "/callback_token", h_callback_token, AUTH_LOGIN, BODY_NONE, "Login callback (API token)"),
     R(G, "/api/session", h_session, AUTH_NONE, BODY_NONE, "The web session's user (ext)"),
+    /* itsyou.online (45, 46): the service is shut down; both answer 410 */
+    R(G, "/login-iyo", h_iyo_gone, AUTH_NONE, BODY_NONE, "itsyou.online login: 410, the service is shut down"),
+    R(G, "/_iyo_callback", h_iyo_gone, AUTH_NONE, BODY_NONE, "itsyou.online callback: 410, the service is shut down"),
     /* operations (ext) */
     R(G, "/healthz", h_healthz, AUTH_NONE, BODY_NONE, "Process alive"),
     R(G, "/readyz", h_readyz, AUTH_NONE, BODY_NONE, "Redis, backend and directories ready"),

@@ -367,6 +367,12 @@ static int ejson_string(char *out, size_t cap, size_t *pos, const char *s)
 char *auth_token_issue(const auth_ctx *a, const char *user, long long now,
                        hub_err *err)
 {
+    return auth_token_issue_until(a, user, now, 0, err);
+}
+
+char *auth_token_issue_until(const auth_ctx *a, const char *user, long long now,
+                             long long expires, hub_err *err)
+{
     if (!a->have_seed) {
         hub_err_set(err, "cannot issue tokens: no threebot-seed configured");
         return NULL;
@@ -376,7 +382,12 @@ char *auth_token_issue(const auth_ctx *a, const char *user, long long now,
                     AUTH_USER_MAX);
         return NULL;
     }
-    /* m = ["<user>", <now>]: at most 12 bytes per input byte escaped */
+    if (expires != 0 && expires <= now) {
+        hub_err_set(err, "cannot issue a token: it would expire before it is issued");
+        return NULL;
+    }
+    /* m = ["<user>", <now>] or ["<user>", <now>, <expires>]: at most 12
+     * bytes per input byte escaped */
     char m[AUTH_USER_MAX * 12 + 64];
     size_t pos = 0;
     m[pos++] = '[';
@@ -384,7 +395,8 @@ char *auth_token_issue(const auth_ctx *a, const char *user, long long now,
         hub_err_set(err, "cannot issue a token: user name is not valid UTF-8");
         return NULL;
     }
-    if (appendf(m, sizeof m, &pos, ", %lld]", now) < 0) {
+    if ((expires ? appendf(m, sizeof m, &pos, ", %lld, %lld]", now, expires)
+                 : appendf(m, sizeof m, &pos, ", %lld]", now)) < 0) {
         hub_err_set(err, "cannot issue a token: message too long");
         return NULL;
     }
@@ -440,6 +452,13 @@ int auth_token_verify(const auth_ctx *a, const char *token, long long now,
         return refuse(out, 401, bad);
     }
     long long issued = json_is_integer(iat) ? (long long)json_integer_value(iat) : 0;
+    /* an expiry written by `flist-hub-api token --ttl` (element 2; the
+     * original ignores it and reads element 0 only) */
+    json_t *exp = json_array_get(arr, 2);
+    if (exp && (!json_is_integer(exp) || (long long)json_integer_value(exp) < now - a->leeway)) {
+        json_decref(arr);
+        return refuse(out, 401, "token expired");
+    }
     if (a->max_age > 0) {
         /* D28: a maximum age; the token must carry an integer issued-at */
         if (!json_is_integer(iat) || issued > now + a->leeway ||

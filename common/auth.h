@@ -131,7 +131,8 @@ typedef struct auth_result {
  * "invalid token"; not "bearer <t>" (case-insensitive, one space) -> 400
  * "invalid authorization header"; bad hub token 401 "invalid signature";
  * hub token older than token_max_age (or issued more than jwt_leeway in the
- * future) -> 401 "token expired" (new, D28). Then the active-user rule:
+ * future), or past its own expiry (auth_token_issue_until) -> 401 "token
+ * expired" (new, D28). Then the active-user rule:
  * hub token -> the cookie if it is a virtual user mapped to the token's user;
  * JWT -> the cookie if it is one of the accounts (username + the third field
  * of each "a:b:c" scope); guest -> only "guest".
@@ -141,7 +142,8 @@ int auth_api_gate(const auth_ctx *a, const char *authorization,
                   const char *active_user, long long now, auth_result *out);
 
 /* Verifies a hub token (the text after "Bearer "), §12.3, with the max-age
- * rule. Returns 0 with out->identity = out->user = the token's user and
+ * rule and the token's own expiry (a third element, when present: an
+ * integer, and now <= it + jwt_leeway). Returns 0 with out->identity = out->user = the token's user and
  * out->issued_at, or -1 with 401 "invalid signature" / "token expired". */
 int auth_token_verify(const auth_ctx *a, const char *token, long long now,
                       auth_result *out);
@@ -152,6 +154,16 @@ int auth_token_verify(const auth_ctx *a, const char *token, long long now,
  * configured, empty or overlong user, allocation). */
 char *auth_token_issue(const auth_ctx *a, const char *user, long long now,
                        hub_err *err);
+
+/* As auth_token_issue, with an expiry: expires (unix seconds, > now) is
+ * written as a third element, m = ["<user>", <now>, <expires>], and
+ * auth_token_verify refuses the token after it ("token expired"), whatever
+ * token_max_age says (which still applies to <now>). The original hub reads
+ * element 0 only, so it accepts such a token without an expiry. expires = 0:
+ * no expiry (same as auth_token_issue). NULL with err also when expires <=
+ * now. */
+char *auth_token_issue_until(const auth_ctx *a, const char *user, long long now,
+                             long long expires, hub_err *err);
 
 /* Verifies a JWT (no "Bearer ") against the configured keys: the header alg
  * must equal the alg of a configured key, the signature must verify with

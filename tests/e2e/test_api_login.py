@@ -231,6 +231,24 @@ class Login(unittest.TestCase):
                                      self.attempt(state, user="nobody.3bot"), {"Cookie": cookie})
         self.assertEqual(st, 502)
 
+    def test_itsyou_online_is_gone(self):
+        """§12.6: itsyou.online has been shut down; its routes say so (410),
+        in both authentication modes, and are in the route table."""
+        want = (b"itsyou.online login is not available: itsyou.online has been shut down. "
+                b"Log in with ThreeFold Connect (/login), or use an API token (/token).")
+        for path in ("/login-iyo", "/_iyo_callback?code=x&state=y", "/login-iyo/"):
+            st, h, body = self.a.request("GET", path)
+            self.assertEqual((st, body), (410, want), path)
+            self.assertEqual(h["content-type"], "text/html; charset=utf-8")
+            self.assertEqual(h["access-control-allow-origin"], "*")
+        st, h, body = self.a.request("POST", "/login-iyo", {}, b"")
+        self.assertEqual(st, 405)
+        with RedisServer() as r2, ApiServer({"authentication": "false"}, redis=r2) as off:
+            st, h, body = off.request("GET", "/login-iyo")
+            self.assertEqual((st, body), (410, want))
+            st, h, body = off.request("GET", "/_iyo_callback")
+            self.assertEqual((st, body), (410, want))
+
     def test_two_instances_are_one(self):
         tok = None
         from hublib import api_binary

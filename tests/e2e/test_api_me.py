@@ -4,6 +4,7 @@ attacks, the authorisation matrix of every write route and readonly mode."""
 import base64
 import json
 import os
+import re
 import time
 import unittest
 
@@ -242,6 +243,37 @@ class Changes(unittest.TestCase):
         self.assertIn(b" 400 ", raw.split(b"\r\n")[0])
         # "me" and other route words cannot become a repository (D23)
         self.assertEqual(os.listdir(self.pub).count("me"), 0)
+
+
+    def test_name_attacks_on_every_route(self):
+        """Every route of the route table (`flist-hub-api routes`) with a
+        name variable refuses each bad name in each variable with 400 and
+        an error envelope, whatever the other variables hold; nothing
+        outside the repository changes (tearDown)."""
+        bad = ["%2e%2e", "..%2f..%2fx", "a%2fb", "a%5cb", "a%00b", "a%01b", "a%1bb", "a%7fb", ".hidden",
+               ".tag-x", "%ff", "x" * 300]
+        rc, out, err = api_binary("routes")
+        self.assertEqual(rc, 0, err)
+        checked = 0
+        for line in out.splitlines():
+            methods, pattern, _auth = line.rsplit(" ", 2)
+            names = re.findall(r"<(\w+)>", pattern)
+            if not names or names[0] in ("id", "token"):
+                continue  # job ids and tokens are not names (404 when unknown)
+            for m in methods.split(", "):
+                if m in ("HEAD", "OPTIONS"):
+                    continue
+                for var in names:
+                    for b in bad:
+                        path = pattern
+                        for other in names:
+                            path = path.replace("<%s>" % other, b if other == var else "a", 1)
+                        body = b'["victim/v.flist", "Administrator/a.flist"]' if m == "POST" else None
+                        st, v = self.api.json(m, path, None, body)
+                        self.assertEqual(st, 400, (m, path, v))
+                        self.assertEqual(v["status"], "error", (m, path))
+                        checked += 1
+        self.assertGreater(checked, 500)
 
 
 class AuthMatrix(unittest.TestCase):

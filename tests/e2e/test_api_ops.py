@@ -57,6 +57,102 @@ class Ops(unittest.TestCase):
         finally:
             api.__exit__(None, None, None)
 
+    def test_metrics_job_gauges_are_the_queues(self):
+        """hub_jobs{state} and hub_jobs_dead_letters are read from Redis at
+        scrape time: an instance that queued nothing reports the jobs another
+        instance queued, and the numbers follow what workers take and ack."""
+        def gauges(api):
+            st, h, text = api.request("GET", "/metrics")
+            self.assertEqual(st, 200)
+            text = text.decode()
+            out = {}
+            for key, pat in (("up", r"^hub_queue_up (\d+)$"), ("queued", r'^hub_jobs\{state="queued"\} (\d+)$'),
+                             ("running", r'^hub_jobs\{state="running"\} (\d+)$'),
+                             ("dead", r"^hub_jobs_dead_letters (\d+)$"), ("workers", r"^hub_workers (\d+)$")):
+                m = re.search(pat, text, re.M)
+                out[key] = int(m.group(1)) if m else None
+            return out
+
+        with RedisServer() as redis, ApiServer({"authentication": "false"}, redis=redis) as a, \
+                ApiServer({"authentication": "false"}, redis=redis, root=a.root) as b:
+            self.assertEqual(gauges(b), {"up": 1, "queued": 0, "running": 0, "dead": 0, "workers": 0})
+            ctype, body = multipart({}, [("file", "x.tar.gz", b"12345")])
+            for _ in range(3):
+                st, h, _ = a.request("POST", "/api/flist/me/upload?async=1", {"Content-Type": ctype}, body)
+                self.assertEqual(st, 202)
+            self.assertEqual(gauges(b), {"up": 1, "queued": 3, "running": 0, "dead": 0, "workers": 0})
+            # a worker takes two jobs (consumer group, as worker/ does), acks one
+            redis.cmd("XGROUP", "CREATE", "hub:jobs", "workers", "0", "MKSTREAM")
+            got = redis.cmd("XREADGROUP", "GROUP", "workers", "w1", "COUNT", "2", "STREAMS", "hub:jobs", ">")
+            entries = got[0][1]
+            self.assertEqual(len(entries), 2)
+            self.assertEqual(gauges(b), {"up": 1, "queued": 1, "running": 2, "dead": 0, "workers": 1})
+            redis.cmd("XACK", "hub:jobs", "workers", entries[0][0])
+            redis.cmd("XADD", "hub:jobs:dead", "*", "id", "x", "reason", "test")
+            self.assertEqual(gauges(a), {"up": 1, "queued": 1, "running": 1, "dead": 1, "workers": 1})
+            self.assertEqual(gauges(b), gauges(a))
+            redis.kill()
+            self.assertEqual(gauges(a), {"up": 0, "queued": None, "running": None, "dead": None,
+                                         "workers": None})
+
+    def test_connection_limits_and_timeouts(self):
+        """The connection, per-IP, memory and timeout limits are applied
+        (set through HUB_* environment overrides, which every key has)."""
+        import socket
+
+        def connect(port):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            return s
+
+        def served(s):
+            """1 when the connection gets an HTTP reply, 0 when the server
+            closed it without one."""
+            try:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = s.recv(4096)
+            except OSError:
+                return 0
+            return 1 if data.startswith(b"HTTP/1.1 200") else 0
+
+        with RedisServer() as redis:
+            with ApiServer({"authentication": "false"}, redis=redis,
+                           env={"HUB_MAX_CONNECTIONS_PER_IP": "2"}) as api:
+                time.sleep(0.5)  # the start-up probe's connection is gone
+                a, b = connect(api.port), connect(api.port)
+                self.assertEqual((served(a), served(b)), (1, 1))
+                c = connect(api.port)
+                self.assertEqual(served(c), 0)  # a third connection from 127.0.0.1
+                for s in (a, b, c):
+                    s.close()
+            # one thread: MHD splits max-connections between its threads
+            with ApiServer({"authentication": "false", "threads": "1"}, redis=redis,
+                           env={"HUB_MAX_CONNECTIONS": "2"}) as api:
+                time.sleep(0.5)
+                # past the limit a connection waits in the listen backlog
+                # (not accepted) until a slot comes free
+                a, b = connect(api.port), connect(api.port)
+                self.assertEqual((served(a), served(b)), (1, 1))
+                c = connect(api.port)
+                c.settimeout(1.0)
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertRaises(socket.timeout, c.recv, 4096)
+                a.close()
+                c.settimeout(5.0)
+                self.assertTrue(c.recv(4096).startswith(b"HTTP/1.1 200"))
+                for s in (b, c):
+                    s.close()
+            with ApiServer({"authentication": "false"}, redis=redis,
+                           env={"HUB_CONNECTION_TIMEOUT": "1", "HUB_CONNECTION_MEMORY_LIMIT": "8K"}) as api:
+                a = connect(api.port)
+                t0 = time.time()
+                self.assertEqual(a.recv(1), b"")  # the idle connection is closed
+                self.assertLess(time.time() - t0, 5)
+                a.close()
+                # a request whose headers do not fit the connection's memory
+                st, h, body = api.request("GET", "/healthz", {"X-Big": "y" * 9000})
+                self.assertIn(st, (413, 431))
+                self.assertEqual(api.request("GET", "/healthz")[0], 200)
+
     def test_openapi_lists_the_route_table(self):
         rc, out, err = api_binary("routes")
         self.assertEqual(rc, 0, err)
@@ -159,17 +255,38 @@ class Ops(unittest.TestCase):
             self.assertEqual(user, "alice.3bot")
             self.assertLessEqual(abs(iat - time.time()), 5)
             self.assertEqual(raw[64:], json.dumps([user, iat]).encode())  # ", " as the original
+            # --ttl: the token carries its own expiry as a third element
             rc, out, err = api_binary("token", "alice.3bot", "--ttl", "60", config_path=conf)
             self.assertEqual(rc, 0, err)
-            iat = json.loads(base64.urlsafe_b64decode(out.strip())[64:])[1]
-            self.assertLessEqual(abs(iat - (time.time() - 540)), 5)
+            user, iat, exp = json.loads(base64.urlsafe_b64decode(out.strip())[64:])
+            self.assertLessEqual(abs(iat - time.time()), 5)
+            self.assertEqual(exp - iat, 60)
             rc, out, err = api_binary("token", "alice.3bot", "--ttl", "6000", config_path=conf)
             self.assertEqual(rc, 1)
-            self.assertIn("longer than token-max-age", err)
+            self.assertIn("longer than token-max-age 600", err)
+            rc, out, err = api_binary("token", "alice.3bot", "--ttl", "0", config_path=conf)
+            self.assertEqual(rc, 2)
+            self.assertIn("--ttl wants a positive number of seconds", err)
             rc, out, err = api_binary("token", "../x", config_path=conf)
             self.assertEqual(rc, 1)
             rc, out, err = api_binary("token")
             self.assertEqual(rc, 2)
+
+    def test_token_ttl_without_max_age(self):
+        """--ttl works without token-max-age: the API accepts the token
+        until its own expiry, and refuses a token whose expiry has passed."""
+        with RedisServer() as redis, ApiServer({"authentication": "true", "threebot-seed": TEST_SEED_HEX,
+                                                "jwt-leeway": "0"}, redis=redis) as api:
+            rc, out, err = api_binary("token", "alice.3bot", "--ttl", "3600", config_path=api.conf_path)
+            self.assertEqual(rc, 0, err)
+            st, h, body = api.request("GET", "/api/flist/me", {"Authorization": "Bearer " + out.strip()})
+            self.assertEqual((st, json.loads(body)),
+                             (200, {"status": "success", "payload": {"username": "alice.3bot"}}))
+            rc, out, err = api_binary("token", "alice.3bot", "--ttl", "1", config_path=api.conf_path)
+            self.assertEqual(rc, 0, err)
+            time.sleep(2.1)
+            st, h, body = api.request("GET", "/api/flist/me", {"Authorization": "Bearer " + out.strip()})
+            self.assertEqual((st, json.loads(body)), (401, {"message": "token expired", "status": "error"}))
 
     def test_sigterm_lets_a_running_request_finish(self):
         with RedisServer() as redis, ApiServer({"authentication": "false", "job-wait-timeout": "20"},

@@ -177,6 +177,44 @@ static void test_token_max_age(void)
     auth_ctx_free(a);
 }
 
+/* A token with its own expiry (flist-hub-api token --ttl): refused after
+ * expires + leeway (30 s here) even when token-max-age is 0; max-age still
+ * applies to its issued-at. */
+static void test_token_own_expiry(void)
+{
+    hub_err err = {{0}};
+    auth_result r;
+    auth_ctx *a = ctx_with(1, 0, 0, NULL, NULL, 0);
+    T_REQUIRE(a);
+    char *t = auth_token_issue_until(a, "alice.3bot", T0, T0 + 100, &err);
+    T_REQUIRE(t);
+    /* the signed message is ["alice.3bot", T0, T0 + 100] */
+    unsigned char bin[512];
+    size_t bin_len = 0;
+    T_REQUIRE(sodium_base642bin(bin, sizeof bin, t, strlen(t), NULL, &bin_len, NULL,
+                                sodium_base64_VARIANT_URLSAFE) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "[\"alice.3bot\", %lld, %lld]", (long long)T0, (long long)T0 + 100);
+    T_CHECK(bin_len == crypto_sign_BYTES + strlen(want));
+    T_CHECK(memcmp(bin + crypto_sign_BYTES, want, strlen(want)) == 0);
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 130, &r) == 0);
+    T_STREQ(r.user, "alice.3bot");
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 131, &r) == -1);
+    T_CHECK(r.status == 401);
+    T_STREQ(r.message, "token expired");
+    auth_ctx_free(a);
+    /* max-age 50 cuts the same token at T0 + 50 */
+    a = ctx_with(1, 0, 50, NULL, NULL, 0);
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 50, &r) == 0);
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 51, &r) == -1);
+    T_STREQ(r.message, "token expired");
+    /* an expiry not after the issue time is refused at issue */
+    T_CHECK(auth_token_issue_until(a, "alice.3bot", T0, T0, &err) == NULL);
+    T_CHECK(strstr(err.msg, "expire before it is issued") != NULL);
+    free(t);
+    auth_ctx_free(a);
+}
+
 static void test_modes_and_active_user(void)
 {
     auth_result r;
@@ -620,5 +658,5 @@ static void test_tfc(void)
 }
 
 T_MAIN(T_CASE(test_token_vector), T_CASE(test_token_escaping), T_CASE(test_token_refusals),
-       T_CASE(test_token_max_age), T_CASE(test_modes_and_active_user), T_CASE(test_guest),
+       T_CASE(test_token_max_age), T_CASE(test_token_own_expiry), T_CASE(test_modes_and_active_user), T_CASE(test_guest),
        T_CASE(test_jwt), T_CASE(test_settings), T_CASE(test_cookies), T_CASE(test_tfc))
