@@ -708,23 +708,26 @@ int queue_reclaim_idle(queue *q, const char *consumer, long long min_idle_ms,
         if (n < 0)
             return hub_err_prefix(err, "queue reclaim");
         out->deliveries = n;
-        if (!out->job_id[0]) {
-            if (queue_ack(q, out->entry_id, err) < 0)
-                return -1;
-        } else if (max_deliveries > 0 && n > max_deliveries) {
-            char reason[96];
-            snprintf(reason, sizeof reason, "job abandoned after %lld deliveries", n - 1);
-            if (queue_dead_letter(q, out, reason, err) < 0)
-                return -1;
-        } else {
+        if (out->job_id[0]) {
+            out->over_limit = max_deliveries > 0 && n > max_deliveries;
             *got = 1;
             return 0;
         }
+        if (queue_ack(q, out->entry_id, err) < 0)   /* not one of ours */
+            return -1;
         memset(out, 0, sizeof *out);
         if (!strcmp(q->cursor, "0-0"))
             return 0;
     }
     return 0;
+}
+
+const char *queue_over_limit_reason(const queue_claim *c, char *out, size_t n)
+{
+    if (n)
+        snprintf(out, n, "job abandoned after %lld deliveries",
+                 c->deliveries > 0 ? c->deliveries - 1 : 0);
+    return out;
 }
 
 static const char heartbeat_lua[] =

@@ -135,6 +135,9 @@ typedef struct queue_claim {
     char entry_id[QUEUE_ENTRY_ID_MAX];  /* entry of hub:jobs (ack/heartbeat) */
     char job_id[QUEUE_JOB_ID_MAX];      /* "" when the entry holds no valid id */
     long long deliveries;               /* times delivered, this one included */
+    int over_limit;                     /* queue_reclaim_idle only: delivered
+                                           more than max_deliveries times, to
+                                           be dead-lettered, not run */
 } queue_claim;
 
 /* Takes the next new job for consumer (XREADGROUP GROUP workers <consumer>
@@ -145,14 +148,21 @@ int queue_claim_next(queue *q, const char *consumer, int block_ms,
                      queue_claim *out, int *got, hub_err *err);
 
 /* Takes over one job another consumer left idle for min_idle_ms
- * (XAUTOCLAIM, which counts a delivery). An entry delivered more than
- * max_deliveries times (with this one) is dead-lettered instead
- * (queue_dead_letter with "job abandoned after <n> deliveries") and the
- * search goes on. Returns 0 with *got = 1 and out filled, *got = 0 when none
- * is idle, or -1 with err. */
+ * (XAUTOCLAIM, which counts a delivery). Returns 0 with *got = 1 and out
+ * filled, *got = 0 when none is idle, or -1 with err. When the entry has
+ * now been delivered more than max_deliveries times (max_deliveries > 0),
+ * out->over_limit is 1: the caller must not run the job but clean up after
+ * it (its spool file, its staging directories) and then call
+ * queue_dead_letter with queue_over_limit_reason; the entry stays pending
+ * for this consumer until then (a crash meanwhile only delays it: the next
+ * reclaim finds it over the limit again). */
 int queue_reclaim_idle(queue *q, const char *consumer, long long min_idle_ms,
                        long long max_deliveries, queue_claim *out, int *got,
                        hub_err *err);
+
+/* The dead-letter reason of an over-limit claim into out (size n):
+ * "job abandoned after <deliveries - 1> deliveries". Returns out. */
+const char *queue_over_limit_reason(const queue_claim *c, char *out, size_t n);
 
 /* Heartbeat of a long job: XCLAIM ... 0 <entry> JUSTID by its consumer,
  * which resets the idle time without counting a delivery. Returns 0, or -1

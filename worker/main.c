@@ -85,6 +85,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG) and so
+     * the job, like a full disk (ENOSPC), not kill the worker. */
+    signal(SIGXFSZ, SIG_IGN);
 
     worker_slot *slots = calloc((size_t)ws.slots, sizeof *slots);
     pthread_t *threads = calloc((size_t)ws.slots, sizeof *threads);

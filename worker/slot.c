@@ -11,7 +11,17 @@
  * atomically); a crash after it finds the job ended on re-delivery and only
  * cleans up and acks. Redis errors reconnect with backoff; recording the
  * end and the ack are retried until they succeed or the grace period ends
- * (then the entry stays pending and another worker finishes it).
+ * (then the entry stays pending and another worker finishes it). A job
+ * reclaimed after more than job-max-deliveries deliveries is not run: its
+ * spool and staging directories are removed and it is dead-lettered
+ * (failed, "job abandoned after <n> deliveries").
+ *
+ * A crash between the rename and the record re-runs the job on its next
+ * delivery, which publishes the same flist again: the build is
+ * deterministic (same spool, input and configuration give the same bytes;
+ * tests/e2e/test_worker.py checks it), and the rename is atomic, so readers
+ * only ever see one complete, identical file. The window is the few
+ * milliseconds between the rename and the Lua script that records the end.
  */
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +121,43 @@ static void cleanup_inputs(worker_slot *s, const json_t *job)
         log_warn("%s", err.msg);
     const char *repo = job_repo_of(input, json_string_value(json_object_get(job, "user")));
     stage_sweep(s->ws->cfg, repo, json_string_value(json_object_get(job, "id")));
+}
+
+/* A job delivered too often (its workers keep dying on it): removes what
+ * it left (spool, staging directories), then dead-letters it, which marks
+ * it failed with the reason and acks it (one whose end was recorded is
+ * only acked). Cleaning up first means a crash
+ * meanwhile leaves nothing behind for good: the entry stays pending and the
+ * next reclaim finds it over the limit again. */
+static void dead_letter_claim(worker_slot *s, queue **qp, const queue_claim *c)
+{
+    hub_err err;
+    json_t *job = NULL;
+    if (queue_job_get(*qp, c->job_id, &job, &err) != 0) {
+        log_warn("job %s: read: %s (dead letter left for a retry)", c->job_id, err.msg);
+        queue_close(*qp);
+        *qp = NULL;
+        return;
+    }
+    const char *state = json_string_value(json_object_get(job, "state"));
+    int ended = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
+    if (job)
+        cleanup_inputs(s, job);
+    json_decref(job);
+    if (ended) {   /* its end was recorded, only the ack was lost */
+        log_info("job %s: already ended; acknowledging", c->job_id);
+        ack_entry(s, qp, c);
+        return;
+    }
+    char reason[96];
+    queue_over_limit_reason(c, reason, sizeof reason);
+    if (queue_dead_letter(*qp, c, reason, &err) != 0) {
+        log_warn("job %s: dead letter: %s (left for a retry)", c->job_id, err.msg);
+        queue_close(*qp);
+        *qp = NULL;
+        return;
+    }
+    log_warn("job %s: %s: dead-lettered and failed", c->job_id, reason);
 }
 
 /* Runs one delivered job to its end (or hands it back). */
@@ -224,6 +271,11 @@ void *worker_slot_main(void *arg)
                 log_warn("%s: reclaim: %s", s->consumer, err.msg);
                 queue_close(q);
                 q = NULL;
+                continue;
+            }
+            if (got && c.over_limit) {
+                dead_letter_claim(s, &q, &c);
+                next_reclaim = 0;   /* more may be idle */
                 continue;
             }
             if (got)

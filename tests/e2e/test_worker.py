@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -103,20 +104,32 @@ class Hub:
         os.makedirs(self.upload)
 
     # ---- processes ----
-    def start_worker(self, env=None, wait_ready=True):
+    def start_worker(self, env=None, wait_ready=True, fsize_limit=None):
+        """fsize_limit: RLIMIT_FSIZE of the worker in bytes (writes beyond it
+        fail with EFBIG, like a full disk)."""
         e = dict(self.env)
         e.update(env or {})
         log = open(os.path.join(self.root, f"worker-{len(self.workers)}.log"), "wb")
-        p = subprocess.Popen([WORKER], env=e, stdout=log, stderr=subprocess.STDOUT)
+
+        def limit():
+            if fsize_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+        p = subprocess.Popen([WORKER], env=e, stdout=log, stderr=subprocess.STDOUT,
+                             preexec_fn=limit)
         p.logfile = log.name
         log.close()
         self.workers.append(p)
-        if wait_ready:
+        if wait_ready:   # the consumer group exists and the slots started
             deadline = time.time() + 10
-            while time.time() < deadline:
+            while True:
+                if p.poll() is not None:
+                    raise AssertionError(f"worker exited with {p.returncode}:\n"
+                                         + self.worker_log(p)[-2000:])
                 groups = self.redis(["XINFO", "GROUPS", "hub:jobs"])[0]
-                if isinstance(groups, list) and groups:
+                if isinstance(groups, list) and groups and "started:" in self.worker_log(p):
                     break
+                if time.time() > deadline:
+                    raise AssertionError("worker not ready:\n" + self.worker_log(p)[-2000:])
                 time.sleep(0.05)
         return p
 
@@ -324,7 +337,30 @@ class WorkerJobs(unittest.TestCase):
             self.assertTrue(0 < e["progress"] <= 100, e)
         # the job hash expires after its end
         ttl = hub.redis(["TTL", "hub:job:" + jid])[0]
-        self.assertTrue(0 < ttl <= 86400, ttl)
+        self.assertTrue(86000 < ttl <= 86400, ttl)
+        ttl = hub.redis(["TTL", f"hub:job:{jid}:events"])[0]
+        self.assertTrue(86000 < ttl <= 86400, ttl)
+
+    def test_upload_again_publishes_identical_bytes(self):
+        """What makes a re-run after a crash between the rename and the
+        record of the end harmless: the same spool and input publish the
+        same bytes again (atomically)."""
+        hub = self.hub
+        data = make_tar(ENTRIES + [("unique.bin", random.Random(99).randbytes(5000))])
+        meta = {"author": "Rita", "description": "again"}
+        published = []
+        for _ in range(2):
+            jid, spool = hub.upload_job("rita", "same.flist", data, metadata=meta)
+            self.assertEqual(hub.wait_job(jid)["state"], "done")
+            # only missing chunks are sent: the second time, none
+            self.assertRegex(hub.worker_log(self.worker),
+                             f"job {jid}: rita/same.flist published: 5 files, "
+                             + ("[1-9][0-9]*" if not published else "0") + " chunks uploaded")
+            with open(hub.published("rita", "same.flist"), "rb") as f:
+                published.append(f.read())
+            time.sleep(1.1)               # a clock-second apart
+        self.assertEqual(published[0], published[1])
+        self.assertEqual(hub.repo_entries("rita"), ["same.flist"])
 
     def test_upload_replaces_link_not_target(self):
         """D1: a link at the target name is replaced, never written through."""
@@ -384,8 +420,14 @@ class WorkerJobs(unittest.TestCase):
         self.assertEqual(hub.repo_entries("dave"), [])
         for c in cases[2:]:
             self.assertTrue(wait_gone(c[0]["file"]))
-        j = hub.wait_job(hub.create_job("docker", "dave", {"image": "x"}))
-        self.assertEqual(j["error"], 'job type "docker" is not supported by this worker')
+        # docker conversion is not part of this worker: a clear, quick failure
+        t0 = time.time()
+        jid = hub.create_job("docker", "dave", {"image": "ubuntu:22.04"})
+        j = hub.wait_job(jid, timeout=5)
+        self.assertLess(time.time() - t0, 3)
+        self.assertEqual((j["state"], j["error"]),
+                         ("failed", 'job type "docker" is not supported by this worker'))
+        self.assertEqual(hub.events(jid), [({"status": "error", "message": j["error"]}, True)])
 
     def test_redelivered_ended_job_not_published_again(self):
         """A job that ended but was not acked (crash after the end was

@@ -4,8 +4,10 @@
 kill -9 of a worker in the middle of a large upload (another worker
 finishes it, exactly one flist, no .tmp- left), SIGTERM (finish, or hand
 back after the grace period), Redis restarted with AOF appendfsync always
-(no job lost), content backend stopped then started again, dead-lettering
-after K deliveries, and two workers running 20 uploads of 5 users at once.
+(no job lost), content backend stopped then started again, long jobs kept
+by their heartbeats (two at once in one worker), a full disk (RLIMIT_FSIZE),
+job-ttl, dead-lettering after K deliveries (spool and staging removed), and
+two workers running 20 uploads of 5 users at once.
 Helpers (Hub, make_tar, ...) come from test_worker.py.
 """
 import io
@@ -207,6 +209,79 @@ class Reliability(unittest.TestCase):
         self.assertEqual(hub.wait_job(jid)["state"], "done")
         self.assertEqual(hub.fetch_tree(hub.published("eve", "b.flist")), {"/b": b"2"})
 
+    def test_disk_full(self):
+        """Writes of the flist fail (RLIMIT_FSIZE: EFBIG, as ENOSPC would):
+        the job fails with the reason, nothing is published, nothing is
+        left, the worker lives on and runs the next job."""
+        self.hub = hub = Hub(env={"HUB_LOG_LEVEL": "info"})
+        w = hub.start_worker(fsize_limit=64 * 1024)
+        entries = [(f"d{i % 50:02d}/file-with-a-rather-long-name-{i:05d}.txt", b"%d" % i)
+                   for i in range(4000)]                  # an flist of about 160 KiB
+        jid, spool = hub.upload_job("hal", "many.flist", make_tar(entries), filename="many.tar.gz")
+        j = hub.wait_job(jid)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertTrue(j["error"].startswith("many.tar.gz: "), j["error"])
+        self.assertIn("File too large", j["error"])
+        self.assertEqual(hub.events(jid)[-1], ({"status": "error", "message": j["error"]}, True))
+        self.assertTrue(wait_gone(spool))
+        self.assertEqual(hub.repo_entries("hal"), [])       # nothing partial, no .tmp-
+        self.assertIsNone(w.poll())
+        jid, spool = hub.upload_job("hal", "small.flist", make_tar([("a", b"1")]))
+        self.assertEqual(hub.wait_job(jid)["state"], "done")
+        self.assertEqual(hub.repo_entries("hal"), ["small.flist"])
+        self.assertEqual(hub.fetch_tree(hub.published("hal", "small.flist")), {"/a": b"1"})
+
+    def test_long_jobs_heartbeat_two_at_once(self):
+        """One worker runs two jobs at once (worker-jobs 2); they last much
+        longer than job-reclaim-idle (waiting for the content backend,
+        heartbeats going on), and the idle second worker never takes them
+        over; when the backend is back both finish on their first delivery."""
+        self.hub = hub = Hub(env={"HUB_WORKER_BACKEND_RETRIES": "6",
+                                  "HUB_WORKER_BACKEND_BACKOFF_MS": "500"})
+        hub.backend.kill()
+        w1 = hub.start_worker()
+        jobs = [hub.upload_job("ida", f"l{i}.flist", make_tar([(f"f{i}", b"long %d" % i)]))
+                for i in range(2)]
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if all(hub.job(jid)["state"] == "running" for jid, _ in jobs):
+                break
+            time.sleep(0.02)
+        pending = hub.redis(["XPENDING", "hub:jobs", "workers", "-", "+", "10"])[0]
+        self.assertEqual(len(pending), 2)
+        self.assertEqual({int(c.decode().split(":")[-2]) for _, c, _, _ in pending}, {w1.pid})
+        self.assertEqual(len({c for _, c, _, _ in pending}), 2)   # two slots
+        w2 = hub.start_worker()
+        time.sleep(5)                     # 2.5 x job-reclaim-idle
+        for jid, _ in jobs:
+            self.assertEqual(hub.job(jid)["state"], "running")
+        hub.backend.start()
+        for i, (jid, spool) in enumerate(jobs):
+            j = hub.wait_job(jid, timeout=30)
+            self.assertEqual((j["state"], j["attempts"]), ("done", "1"), j)
+            self.assertGreaterEqual(int(j["finished"]) - int(j["started"]), 4)
+            self.assertEqual(hub.fetch_tree(hub.published("ida", f"l{i}.flist")),
+                             {f"/f{i}": b"long %d" % i})
+            self.assertTrue(wait_gone(spool))
+            msgs = [e["message"] for e, _ in hub.events(jid) if e["status"] == "update"]
+            self.assertIn("Waiting for the content backend (attempt 4 of 6)", msgs)
+        self.assertNotIn("reclaimed", hub.worker_log(w2))
+        self.assertEqual(hub.worker_log(w1).count(": done in "), 2)
+
+    def test_job_ttl_setting(self):
+        """job-ttl: the hash and the events of an ended job (done or failed)
+        expire that long after the end."""
+        self.hub = hub = Hub(env={"HUB_JOB_TTL": "60"})
+        hub.start_worker()
+        ok, _ = hub.upload_job("jon", "ok.flist", make_tar([("a", b"1")]))
+        bad, _ = hub.upload_job("jon", "bad.flist", b"not an archive" * 10)
+        self.assertEqual(hub.wait_job(ok)["state"], "done")
+        self.assertEqual(hub.wait_job(bad)["state"], "failed")
+        for jid in (ok, bad):
+            for key in (f"hub:job:{jid}", f"hub:job:{jid}:events"):
+                ttl = hub.redis(["TTL", key])[0]
+                self.assertTrue(55 <= ttl <= 60, (key, ttl))
+
     def test_dead_letter_after_max_deliveries(self):
         self.hub = hub = Hub()
         hub.redis(["XGROUP", "CREATE", "hub:jobs", "workers", "0", "MKSTREAM"])
@@ -214,15 +289,49 @@ class Reliability(unittest.TestCase):
         got = hub.redis(["XREADGROUP", "GROUP", "workers", "ghost", "COUNT", "1",
                          "STREAMS", "hub:jobs", ">"])[0]
         entry = got[0][1][0][0]
-        # a consumer that died three times with it
+        # a consumer that died three times with it, leaving a staging directory
         hub.redis(["XCLAIM", "hub:jobs", "workers", "ghost", "0", entry, "RETRYCOUNT", "3"])
-        hub.start_worker()
+        stale = os.path.join(hub.public, "finn", f".tmp-job-{jid}-99999-99999")
+        os.makedirs(stale)
+        with open(os.path.join(stale, "out.flist"), "wb") as f:
+            f.write(b"half an flist")
+        w = hub.start_worker()
         j = hub.wait_job(jid, timeout=30)
         self.assertEqual((j["state"], j["error"]), ("failed", "job abandoned after 3 deliveries"))
+        self.assertNotIn("started", j)                     # never run again
+        self.assertEqual(j["attempts"], "0")
         dead = hub.redis(["XRANGE", "hub:jobs:dead", "-", "+"])[0]
         self.assertEqual(len(dead), 1)
-        self.assertIn(jid.encode(), dead[0][1])
+        self.assertEqual([s.decode() for s in dead[0][1]],
+                         ["id", jid, "entry", entry.decode(), "deliveries", "4",
+                          "reason", "job abandoned after 3 deliveries"])
+        self.assertEqual(hub.events(jid), [({"status": "error",
+                                             "message": "job abandoned after 3 deliveries"}, True)])
+        self.assertEqual(hub.redis(["XPENDING", "hub:jobs", "workers"])[0][0], 0)
+        # what the job left is removed: spool, staging directory
+        self.assertTrue(wait_gone(spool), "spool of a dead-lettered job left behind")
         self.assertEqual(hub.repo_entries("finn"), [])
+        self.assertIn(f"job {jid}: job abandoned after 3 deliveries: dead-lettered",
+                      hub.worker_log(w))
+        # one whose end was recorded (only the ack was lost) is acked, not dead-lettered
+        w.send_signal(signal.SIGTERM)
+        self.assertEqual(w.wait(timeout=30), 0)
+        done, spool = hub.upload_job("finn", "e.flist", make_tar([("a", b"1")]))
+        hub.redis(["HSET", "hub:job:" + done, "state", "done", "result", "{}"])
+        got = hub.redis(["XREADGROUP", "GROUP", "workers", "ghost", "COUNT", "1",
+                         "STREAMS", "hub:jobs", ">"])[0]
+        entry = got[0][1][0][0]
+        hub.redis(["XCLAIM", "hub:jobs", "workers", "ghost", "0", entry, "RETRYCOUNT", "3"])
+        w = hub.start_worker()
+        self.assertTrue(wait_gone(spool, timeout=20))
+        deadline = time.time() + 10
+        while hub.redis(["XPENDING", "hub:jobs", "workers"])[0][0] and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(hub.redis(["XPENDING", "hub:jobs", "workers"])[0][0], 0)
+        self.assertEqual(len(hub.redis(["XRANGE", "hub:jobs:dead", "-", "+"])[0]), 1)
+        self.assertEqual((hub.job(done)["state"], hub.job(done)["result"]), ("done", "{}"))
+        self.assertEqual(hub.events(done), [])
+        self.assertIn(f"job {done}: already ended; acknowledging", hub.worker_log(w))
 
     def test_two_workers_twenty_uploads_five_users(self):
         self.hub = hub = Hub()

@@ -398,10 +398,27 @@ static void test_reclaim_and_dead_letter(void)
     t_redis_sleep_ms(350);
     T_CHECK(queue_reclaim_idle(q, "w3", 300, 3, &c, &got, &err) == 0 && got == 1);
     T_CHECK(c.deliveries == 3);
+    T_CHECK(c.over_limit == 0);
     t_redis_sleep_ms(350);
-    /* a 4th delivery: dead letter instead */
-    T_CHECK(queue_reclaim_idle(q, "w4", 300, 3, &c, &got, &err) == 0 && got == 0);
+    /* a 4th delivery: handed over marked for the dead letter, still pending
+     * (the caller cleans up first), never run */
+    T_CHECK(queue_reclaim_idle(q, "w4", 300, 3, &c, &got, &err) == 0 && got == 1);
+    T_STREQ(c.job_id, id);
+    T_CHECK(c.deliveries == 4);
+    T_CHECK(c.over_limit == 1);
+    T_CHECK(pending_count() == 1);
+    char reason[96];
+    T_STREQ(queue_over_limit_reason(&c, reason, sizeof reason),
+            "job abandoned after 3 deliveries");
+    /* a crash before the dead letter: the next reclaim finds it again */
+    t_redis_sleep_ms(350);
+    T_CHECK(queue_reclaim_idle(q, "w5", 300, 3, &c, &got, &err) == 0 && got == 1);
+    T_CHECK(c.deliveries == 5 && c.over_limit == 1);
+    T_STREQ(queue_over_limit_reason(&c, reason, sizeof reason),
+            "job abandoned after 4 deliveries");
+    T_CHECK(queue_dead_letter(q, &c, reason, &err) == 0);
     T_CHECK(pending_count() == 0);
+    T_CHECK(queue_reclaim_idle(q, "w6", 0, 3, &c, &got, &err) == 0 && got == 0);
     redisReply *r = redisCommand(raw, "XRANGE hub:jobs:dead - +");
     T_REQUIRE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
     redisReply *fv = r->element[0]->element[1];
@@ -409,13 +426,13 @@ static void test_reclaim_and_dead_letter(void)
     T_STREQ(fv->element[0]->str, "id");
     T_STREQ(fv->element[1]->str, id);
     T_STREQ(fv->element[4]->str, "deliveries");
-    T_STREQ(fv->element[5]->str, "4");
-    T_STREQ(fv->element[7]->str, "job abandoned after 3 deliveries");
+    T_STREQ(fv->element[5]->str, "5");
+    T_STREQ(fv->element[7]->str, "job abandoned after 4 deliveries");
     freeReplyObject(r);
     json_t *job = NULL;
     T_REQUIRE(queue_job_get(q, id, &job, &err) == 0 && job);
     T_STREQ(json_string_value(json_object_get(job, "state")), "failed");
-    T_STREQ(json_string_value(json_object_get(job, "error")), "job abandoned after 3 deliveries");
+    T_STREQ(json_string_value(json_object_get(job, "error")), "job abandoned after 4 deliveries");
     json_decref(job);
     char key[96];
     snprintf(key, sizeof key, "hub:job:%s", id);
