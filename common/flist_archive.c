@@ -177,8 +177,12 @@ out:
 /* ------------------------------------------------------------------ */
 
 /* A file being written under a temporary name beside its destination. */
+/* Messages name the file being published by its base name only: they reach
+ * hub users through job errors, and server paths are none of their
+ * business. */
 typedef struct atomic_file {
     int fd;
+    const char *name;        /* base name of the target, for messages */
     char tmp[PATH_MAX];
     char dir[PATH_MAX];
 } atomic_file;
@@ -188,6 +192,7 @@ static int atomic_open(atomic_file *af, const char *path, hub_err *err)
 {
     const char *slash = strrchr(path, '/');
     int n;
+    af->name = slash ? slash + 1 : path;
     if (!slash)
         n = snprintf(af->dir, sizeof af->dir, ".");
     else if (slash == path)
@@ -195,19 +200,19 @@ static int atomic_open(atomic_file *af, const char *path, hub_err *err)
     else
         n = snprintf(af->dir, sizeof af->dir, "%.*s", (int)(slash - path), path);
     if (n < 0 || (size_t)n >= sizeof af->dir)
-        return hub_err_set(err, "path too long: %s", path);
+        return hub_err_set(err, "%s: path too long", af->name);
     n = snprintf(af->tmp, sizeof af->tmp, "%s/.tmp-XXXXXX", af->dir);
     if (n < 0 || (size_t)n >= sizeof af->tmp)
-        return hub_err_set(err, "path too long: %s", path);
+        return hub_err_set(err, "%s: path too long", af->name);
     af->fd = mkostemp(af->tmp, O_CLOEXEC);
     if (af->fd < 0)
-        return hub_err_set(err, "cannot create a temporary file in %s: %s",
-                           af->dir, strerror(errno));
+        return hub_err_set(err, "%s: cannot create a temporary file: %s",
+                           af->name, strerror(errno));
     if (fchmod(af->fd, 0644) < 0) {
         int e = errno;
         close(af->fd);
         unlink(af->tmp);
-        return hub_err_set(err, "chmod %s: %s", af->tmp, strerror(e));
+        return hub_err_set(err, "%s: chmod: %s", af->name, strerror(e));
     }
     return 0;
 }
@@ -230,7 +235,7 @@ static int atomic_write(atomic_file *af, const void *data, size_t len, hub_err *
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return hub_err_set(err, "write %s: %s", af->tmp, strerror(errno));
+            return hub_err_set(err, "%s: write: %s", af->name, strerror(errno));
         }
         p += w;
         len -= (size_t)w;
@@ -243,19 +248,19 @@ static int atomic_write(atomic_file *af, const void *data, size_t len, hub_err *
 static int atomic_commit(atomic_file *af, const char *path, hub_err *err)
 {
     if (fsync(af->fd) < 0) {
-        hub_err_set(err, "fsync %s: %s", af->tmp, strerror(errno));
+        hub_err_set(err, "%s: fsync: %s", af->name, strerror(errno));
         atomic_abort(af);
         return -1;
     }
     if (close(af->fd) < 0) {
         af->fd = -1;
-        hub_err_set(err, "close %s: %s", af->tmp, strerror(errno));
+        hub_err_set(err, "%s: close: %s", af->name, strerror(errno));
         atomic_abort(af);
         return -1;
     }
     af->fd = -1;
     if (rename(af->tmp, path) < 0) {
-        hub_err_set(err, "rename %s to %s: %s", af->tmp, path, strerror(errno));
+        hub_err_set(err, "%s: rename: %s", af->name, strerror(errno));
         atomic_abort(af);
         return -1;
     }

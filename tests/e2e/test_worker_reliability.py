@@ -222,6 +222,7 @@ class Reliability(unittest.TestCase):
         self.assertEqual(j["state"], "failed", j)
         self.assertTrue(j["error"].startswith("many.tar.gz: "), j["error"])
         self.assertIn("File too large", j["error"])
+        self.assertNotIn(hub.root, j["error"])            # no server paths for users
         self.assertEqual(hub.events(jid)[-1], ({"status": "error", "message": j["error"]}, True))
         self.assertTrue(wait_gone(spool))
         self.assertEqual(hub.repo_entries("hal"), [])       # nothing partial, no .tmp-
