@@ -159,6 +159,9 @@ typedef struct flist_src_entry {
                                 whose chunks this one shares; no content */
     flist_special_type special;
     uint32_t dev_major, dev_minor;
+    int keep_dev;            /* FLIST_SPECIAL: store "maj,min" whatever the
+                                type (merging zflist-made flists, whose
+                                devices are all labelled sockets, Q2) */
     /* FLIST_FILE content: a reader (returns bytes read, 0 at end, -1 on
      * error) or, when blocks != NULL, chunks already on the backend. */
     long (*read)(void *ctx, void *buf, size_t len);

@@ -14,9 +14,8 @@
  * File blocks are reused as they are (nothing is uploaded: the inputs must
  * share a backend) and ACIs are resolved in the source flist and re-keyed
  * with the current rule. Metadata: for each name, the first input that has
- * it gives the value. Special entries keep their type; device numbers are
- * carried for block and char devices (zflist-made flists label every
- * special a socket, Q2, and then keep only "(nothing)").
+ * it gives the value. Special entries keep their type and their "maj,min"
+ * device numbers, also when zflist labelled a device a socket (Q2).
  */
 #include "flist.h"
 
@@ -132,9 +131,9 @@ static int add_inode(merge_ctx *m, flist *f, const flist_inode *ino, const char 
         break;
     case FLIST_SPECIAL:
         e.special = ino->special;
-        if ((ino->special == FLIST_SPECIAL_BLOCK || ino->special == FLIST_SPECIAL_CHARDEV) &&
-            parse_dev(ino, &e.dev_major, &e.dev_minor) != 0)
-            e.dev_major = e.dev_minor = 0;
+        /* device numbers survive whatever the label: zflist calls every
+         * special a socket (Q2) but keeps "maj,min" for devices */
+        e.keep_dev = parse_dev(ino, &e.dev_major, &e.dev_minor) == 0;
         break;
     }
     if (flist_writer_add(m->w, &e, err) != 0)

@@ -1186,7 +1186,8 @@ int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
             break;
         }
         n->special = e->special;
-        if (e->special == FLIST_SPECIAL_BLOCK || e->special == FLIST_SPECIAL_CHARDEV)
+        if (e->special == FLIST_SPECIAL_BLOCK || e->special == FLIST_SPECIAL_CHARDEV ||
+            e->keep_dev)
             snprintf(n->special_data, sizeof n->special_data, "%" PRIu32 ",%" PRIu32,
                      e->dev_major, e->dev_minor);
         else

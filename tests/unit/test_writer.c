@@ -627,6 +627,12 @@ static void test_semantics(void)
     sp.path = "dev/sock";
     sp.special = FLIST_SPECIAL_SOCKET;
     T_CHECK(flist_writer_add(w, &sp, &err) == 0);
+    /* a device as zflist labels it (socket, Q2), its numbers kept */
+    sp.path = "dev/zf";
+    sp.dev_major = 5;
+    sp.dev_minor = 7;
+    sp.keep_dev = 1;
+    T_CHECK(flist_writer_add(w, &sp, &err) == 0);
     flist_src_entry ln = { .path = "dev/ln", .type = FLIST_LINK, .mode = 0777,
                            .link_target = "/some/where" };
     T_CHECK(flist_writer_add(w, &ln, &err) == 0);
@@ -647,7 +653,7 @@ static void test_semantics(void)
     flist_writer_free(w);
 
     /* regular: x/y/file dup f/sub d hl .README = 6; dirs x x/y f dev = 4 */
-    T_CHECK(st.regular == 6 && st.directory == 4 && st.symlink == 1 && st.special == 3);
+    T_CHECK(st.regular == 6 && st.directory == 4 && st.symlink == 1 && st.special == 4);
     T_CHECK(st.fullsize == 3 + 6 + 5 + 10 + 6 + 13);
 
     flist *f = NULL;
@@ -656,12 +662,13 @@ static void test_semantics(void)
     json_t *want = json_loads(
         "{\"content\": [{\"size\": 4096, \"path\": \"/dev\"}, {\"size\": 11, \"path\": "
         "\"/dev/ln\"}, {\"size\": 0, \"path\": \"/dev/null\"}, {\"size\": 0, \"path\": "
-        "\"/dev/sda1\"}, {\"size\": 0, \"path\": \"/dev/sock\"}, {\"size\": 4096, \"path\": "
+        "\"/dev/sda1\"}, {\"size\": 0, \"path\": \"/dev/sock\"}, {\"size\": 0, \"path\": "
+        "\"/dev/zf\"}, {\"size\": 4096, \"path\": "
         "\"/f\"}, {\"size\": 5, \"path\": \"/f/sub\"}, {\"size\": 4096, \"path\": \"/x\"}, "
         "{\"size\": 4096, \"path\": \"/x/y\"}, {\"size\": 3, \"path\": \"/x/y/file\"}, "
         "{\"size\": 13, \"path\": \"/.README\"}, {\"size\": 10, \"path\": \"/d\"}, "
         "{\"size\": 6, \"path\": \"/dup\"}, {\"size\": 6, \"path\": \"/hl\"}], "
-        "\"regular\": 6, \"symlink\": 1, \"directory\": 4, \"special\": 3, \"failure\": 0, "
+        "\"regular\": 6, \"symlink\": 1, \"directory\": 4, \"special\": 4, \"failure\": 0, "
         "\"fullsize\": 43}", 0, NULL);
     T_JSON_EQ(got, want);
     json_decref(got);
@@ -708,7 +715,7 @@ static void test_semantics(void)
     /* specials keep their real type and data */
     flist_dir *dev = NULL;
     T_REQUIRE(flist_dir_load(f, "/dev", &dev, &err) == 0);
-    T_REQUIRE(dev->nentries == 4);
+    T_REQUIRE(dev->nentries == 5);
     T_STREQ(dev->entries[1].name, "null");
     T_CHECK(dev->entries[1].special == FLIST_SPECIAL_CHARDEV);
     T_CHECK(dev->entries[1].special_len == 3 &&
@@ -718,6 +725,24 @@ static void test_semantics(void)
             memcmp(dev->entries[2].special_data, "8,1", 3) == 0);
     T_CHECK(dev->entries[3].special == FLIST_SPECIAL_SOCKET);
     T_CHECK(dev->entries[3].special_len == 9);
+    T_CHECK(dev->entries[4].special == FLIST_SPECIAL_SOCKET);
+    T_CHECK(dev->entries[4].special_len == 3 &&
+            memcmp(dev->entries[4].special_data, "5,7", 3) == 0);
+    /* and a merge keeps those numbers */
+    {
+        const char *mout = t_tmp_path("sem-merged.flist");
+        flist_stats mst;
+        flist_dir *mdev = NULL;
+        flist *mf = NULL;
+        T_CHECK(flist_merge(mout, &f, 1, &mst, &err) == 0);
+        T_REQUIRE(flist_open(mout, &mf, &err) == 0);
+        T_CHECK(flist_dir_load(mf, "/dev", &mdev, &err) == 0);
+        T_CHECK(mdev && mdev->nentries == 5 && mdev->entries[4].special_len == 3 &&
+                memcmp(mdev->entries[4].special_data, "5,7", 3) == 0);
+        flist_dir_free(mdev);
+        flist_close(mf);
+        unlink(mout);
+    }
     T_STREQ(dev->entries[0].target, "/some/where");
     flist_dir_free(dev);
 
