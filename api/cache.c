@@ -81,6 +81,14 @@ static void node_free(node *n)
     free(n);
 }
 
+/* Takes n out of the recency (LRU) list (mu held). */
+static void lru_remove(api_cache *c, node *n)
+{
+    if (n->prev) n->prev->next = n->next; else c->head = n->next;
+    if (n->next) n->next->prev = n->prev; else c->tail = n->prev;
+    n->prev = n->next = NULL;
+}
+
 /* Unlinks n from the table and the LRU list (mu held); drops the cache's
  * reference. */
 static void unlink_node(api_cache *c, node *n)
@@ -90,8 +98,7 @@ static void unlink_node(api_cache *c, node *n)
         pp = &(*pp)->chain;
     if (*pp)
         *pp = n->chain;
-    if (n->prev) n->prev->next = n->next; else c->head = n->next;
-    if (n->next) n->next->prev = n->prev; else c->tail = n->prev;
+    lru_remove(c, n);
     n->linked = 0;
     c->bytes -= n->pub.size;
     c->items--;
@@ -110,19 +117,24 @@ void cache_free(api_cache *c)
     free(c);
 }
 
-static void to_front(api_cache *c, node *n)
+/* Puts n (not in the recency list, n->prev NULL) at its head (mu held). */
+static void link_front(api_cache *c, node *n)
 {
-    if (c->head == n)
-        return;
-    if (n->prev) n->prev->next = n->next;
-    if (n->next) n->next->prev = n->prev; else c->tail = n->prev;
-    n->prev = NULL;
     n->next = c->head;
     if (c->head)
         c->head->prev = n;
     c->head = n;
     if (!c->tail)
         c->tail = n;
+}
+
+/* Moves n (in the recency list) to its head: most recently used (mu held). */
+static void to_front(api_cache *c, node *n)
+{
+    if (c->head == n)
+        return;
+    lru_remove(c, n);
+    link_front(c, n);
 }
 
 static node *find(api_cache *c, const char *key, uint64_t h)
@@ -179,12 +191,7 @@ const cache_item *cache_put(api_cache *c, const char *key, const cache_ident *id
     n->linked = 1;
     n->chain = c->buckets[n->hash % c->nbuckets];
     c->buckets[n->hash % c->nbuckets] = n;
-    n->next = c->head;
-    if (c->head)
-        c->head->prev = n;
-    c->head = n;
-    if (!c->tail)
-        c->tail = n;
+    link_front(c, n);
     c->bytes += n->pub.size;
     c->items++;
     while (c->bytes > c->max_bytes && c->tail && c->tail != n)

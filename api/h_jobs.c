@@ -63,6 +63,12 @@ static enum MHD_Result reply_after_wait(api_req *r, int type)
     return api_success(r, payload);
 }
 
+/* The reply when the job queue cannot be reached: 503. */
+static enum MHD_Result queue_down(api_req *r)
+{
+    return api_error(r, 503, "the job queue is not reachable, try again later");
+}
+
 /* Queues the job and replies (202) or starts waiting. */
 static enum MHD_Result submit(api_req *r, int type, json_t *input)
 {
@@ -72,14 +78,14 @@ static enum MHD_Result submit(api_req *r, int type, json_t *input)
     if (!q) {
         json_decref(input);
         log_error("job queue: %s", err.msg);
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        return queue_down(r);
     }
     int rc = queue_job_create(q, JOB_NAMES[type], r->auth.user, input, id, &err);
     api_queue_put(r->srv, q, rc < 0);
     json_decref(input);
     if (rc < 0) {
         log_error("job queue: %s", err.msg);
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        return queue_down(r);
     }
     if (r->upload)
         r->upload->kept = 1; /* the worker owns the spool file now */
@@ -362,20 +368,35 @@ enum MHD_Result h_docker(api_req *r)
 
 /* ---------------- status and events ---------------- */
 
-enum MHD_Result h_job_status(api_req *r)
+/* The queue connection for a request about job `id`: NULL with *ret the
+ * reply when the id is malformed (404) or the queue unreachable (503).
+ * Give the connection back with api_queue_put. */
+static queue *job_queue(api_req *r, const char *id, enum MHD_Result *ret)
 {
-    const char *id = r->args[0];
-    if (!queue_job_id_valid(id))
-        return api_ferror(r, 404, "job id not found");
+    if (!queue_job_id_valid(id)) {
+        *ret = api_ferror(r, 404, "job id not found");
+        return NULL;
+    }
     hub_err err = {{0}};
     queue *q = api_queue_get(r->srv, &err);
     if (!q)
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        *ret = queue_down(r);
+    return q;
+}
+
+enum MHD_Result h_job_status(api_req *r)
+{
+    const char *id = r->args[0];
+    enum MHD_Result ret;
+    queue *q = job_queue(r, id, &ret);
+    if (!q)
+        return ret;
+    hub_err err = {{0}};
     json_t *job = NULL;
     int rc = queue_job_get(q, id, &job, &err);
     api_queue_put(r->srv, q, rc < 0);
     if (rc < 0)
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        return queue_down(r);
     if (!job)
         return api_ferror(r, 404, "job id not found");
     return api_success(r, job);
@@ -384,17 +405,16 @@ enum MHD_Result h_job_status(api_req *r)
 enum MHD_Result h_listen(api_req *r)
 {
     const char *id = r->args[0];
-    if (!queue_job_id_valid(id))
-        return api_ferror(r, 404, "job id not found");
-    hub_err err = {{0}};
-    queue *q = api_queue_get(r->srv, &err);
+    enum MHD_Result ret;
+    queue *q = job_queue(r, id, &ret);
     if (!q)
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        return ret;
+    hub_err err = {{0}};
     char state[16];
     int rc = queue_job_state(q, id, state, sizeof state, &err);
     api_queue_put(r->srv, q, rc < 0);
     if (rc < 0)
-        return api_error(r, 503, "the job queue is not reachable, try again later");
+        return queue_down(r);
     if (!state[0])
         return api_ferror(r, 404, "job id not found");
     return async_sse_start(r, id, api_header(r, "Last-Event-ID"));

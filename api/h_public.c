@@ -219,18 +219,23 @@ enum MHD_Result h_tag_list(api_req *r)
     return api_json(r, 200, a);
 }
 
-/* The repositories (cached for at most listing-cache-ms, keyed by the
- * public directory's identity). */
 static int public_stat(api_req *r, struct stat *st)
 {
     return fstat(repo_store_fd(r->srv->store), st);
 }
 
-enum MHD_Result h_repositories(api_req *r)
+/* Builds a listing document from the n repositories v (the caller frees
+ * v). Returns a new JSON value (never NULL for these builders). */
+typedef json_t *(*listing_build)(api_req *r, const repo_info *v, size_t n);
+
+/* The shared shape of the store-wide listings: cached for at most
+ * listing-cache-ms under `key` (keyed by the public directory's identity),
+ * otherwise built by `build` from the repositories and stored. */
+static enum MHD_Result public_listing(api_req *r, const char *key, listing_build build)
 {
     struct stat st;
     enum MHD_Result ret;
-    if (public_stat(r, &st) == 0 && inspect_cached_reply(r, "R", &st, r->srv->cfg.listing_cache_ms, &ret))
+    if (public_stat(r, &st) == 0 && inspect_cached_reply(r, key, &st, r->srv->cfg.listing_cache_ms, &ret))
         return ret;
     hub_err err;
     repo_info *v = NULL;
@@ -238,6 +243,19 @@ enum MHD_Result h_repositories(api_req *r)
     int rc = repo_list_repositories(r->srv->store, &v, &n, &err);
     if (rc)
         return api_error(r, rc, err.msg);
+    json_t *doc = build(r, v, n);
+    repo_infos_free(v, n);
+    size_t len;
+    char *text = api_dump_ejson(doc, &len);
+    json_decref(doc);
+    if (!text)
+        return api_page(r, 500);
+    return inspect_store_reply(r, key, &st, 200, text, len);
+}
+
+/* [{name, official, updated}] of every repository. */
+static json_t *build_repositories(api_req *r, const repo_info *v, size_t n)
+{
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_object();
@@ -246,27 +264,13 @@ enum MHD_Result h_repositories(api_req *r)
         json_object_set_new(o, "updated", json_integer(v[i].updated));
         json_array_append_new(a, o);
     }
-    repo_infos_free(v, n);
-    size_t len;
-    char *text = api_dump_ejson(a, &len);
-    json_decref(a);
-    if (!text)
-        return api_page(r, 500);
-    return inspect_store_reply(r, "R", &st, 200, text, len);
+    return a;
 }
 
-enum MHD_Result h_flist_all(api_req *r)
+/* ["repo/name", ...] of every flist of every repository. */
+static json_t *build_flist_all(api_req *r, const repo_info *v, size_t n)
 {
-    struct stat st;
-    enum MHD_Result ret;
-    if (public_stat(r, &st) == 0 && inspect_cached_reply(r, "A", &st, r->srv->cfg.listing_cache_ms, &ret))
-        return ret;
     hub_err err;
-    repo_info *v = NULL;
-    size_t n = 0;
-    int rc = repo_list_repositories(r->srv->store, &v, &n, &err);
-    if (rc)
-        return api_error(r, rc, err.msg);
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
         char **names = NULL;
@@ -282,40 +286,35 @@ enum MHD_Result h_flist_all(api_req *r)
         }
         repo_names_free(names, k);
     }
-    repo_infos_free(v, n);
-    size_t len;
-    char *text = api_dump_ejson(a, &len);
-    json_decref(a);
-    if (!text)
-        return api_page(r, 500);
-    return inspect_store_reply(r, "A", &st, 200, text, len);
+    return a;
 }
 
-enum MHD_Result h_fileslist(api_req *r)
+/* {repo: [entries...]} of every repository. */
+static json_t *build_fileslist(api_req *r, const repo_info *v, size_t n)
 {
-    struct stat st;
-    enum MHD_Result ret;
-    if (public_stat(r, &st) == 0 && inspect_cached_reply(r, "FL", &st, r->srv->cfg.listing_cache_ms, &ret))
-        return ret;
     hub_err err;
-    repo_info *v = NULL;
-    size_t n = 0;
-    int rc = repo_list_repositories(r->srv->store, &v, &n, &err);
-    if (rc)
-        return api_error(r, rc, err.msg);
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
         int status;
         json_t *a = repo_listing(r, v[i].name, &status, &err);
         json_object_set_new(o, v[i].name, a ? a : json_array());
     }
-    repo_infos_free(v, n);
-    size_t len;
-    char *text = api_dump_ejson(o, &len);
-    json_decref(o);
-    if (!text)
-        return api_page(r, 500);
-    return inspect_store_reply(r, "FL", &st, 200, text, len);
+    return o;
+}
+
+enum MHD_Result h_repositories(api_req *r)
+{
+    return public_listing(r, "R", build_repositories);
+}
+
+enum MHD_Result h_flist_all(api_req *r)
+{
+    return public_listing(r, "A", build_flist_all);
+}
+
+enum MHD_Result h_fileslist(api_req *r)
+{
+    return public_listing(r, "FL", build_fileslist);
 }
 
 /* ------------------------------------------------------------------ */

@@ -9,7 +9,6 @@
  * The configuration file is -c FILE, else $HUB_CONFIG, else none (defaults
  * and HUB_* environment variables only).
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "hub_signal.h"
 #include "log.h"
 #include "repo.h"
 #include "router.h"
@@ -91,11 +91,7 @@ static int serve(hub_config *cfg)
 
     /* every thread inherits this mask: signals are taken by sigwait only */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    hub_signals_block(&set);
 
     if (server_init(&srv, cfg, &err) < 0 || server_start(&srv, &err) < 0) {
         log_error("%s", err.msg);

@@ -375,6 +375,18 @@ static int get_secret(raw_values *rv, const char *name, size_t n, int at_least,
     return get_str(rv, name, out, err);
 }
 
+/* Copies the value of key `name` into out[cap]: empty when it is unset or
+ * when no such key exists (a backend without a password key). Returns 0,
+ * or -1 when the value is longer than cap - 1 bytes. */
+static int get_fixed(raw_values *rv, const char *name, char *out, size_t cap, hub_err *err)
+{
+    const char *v = raw(rv, name);
+    if (strlen(v) >= cap)
+        return KEYERR(rv, key_index(name), "longer than %zu bytes", cap - 1);
+    snprintf(out, cap, "%s", v);
+    return 0;
+}
+
 static int get_backend(raw_values *rv, const char *prefix, backend_url *b, int *port_out, hub_err *err)
 {
     char key[64];
@@ -401,26 +413,13 @@ static int get_backend(raw_values *rv, const char *prefix, backend_url *b, int *
         *port_out = b->port;
 
     snprintf(key, sizeof key, "%s-name", prefix);
-    const char *ns = raw(rv, key);
-    if (strlen(ns) >= sizeof b->namespace_)
-        return KEYERR(rv, key_index(key), "longer than %zu bytes", sizeof b->namespace_ - 1);
-    snprintf(b->namespace_, sizeof b->namespace_, "%s", ns);
-
+    if (get_fixed(rv, key, b->namespace_, sizeof b->namespace_, err) < 0)
+        return -1;
     snprintf(key, sizeof key, "%s-pass", prefix);
-    if (key_index(key) >= 0) {
-        const char *pw = raw(rv, key);
-        if (strlen(pw) >= sizeof b->password)
-            return KEYERR(rv, key_index(key), "longer than %zu bytes", sizeof b->password - 1);
-        snprintf(b->password, sizeof b->password, "%s", pw);
-    }
+    if (get_fixed(rv, key, b->password, sizeof b->password, err) < 0)
+        return -1;
     snprintf(key, sizeof key, "%s-token", prefix);
-    if (key_index(key) >= 0) {
-        const char *tok = raw(rv, key);
-        if (strlen(tok) >= sizeof b->token)
-            return KEYERR(rv, key_index(key), "longer than %zu bytes", sizeof b->token - 1);
-        snprintf(b->token, sizeof b->token, "%s", tok);
-    }
-    return 0;
+    return get_fixed(rv, key, b->token, sizeof b->token, err);
 }
 
 static int get_dir(raw_values *rv, const char *name, const char *parent, const char *sub,

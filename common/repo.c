@@ -640,18 +640,36 @@ int repo_ensure(repo_store *s, const char *me, hub_err *err)
     return 0;
 }
 
+/* 1 when dfd/name exists as a regular file or a symlink (not followed),
+ * else 0: what counts as an flist entry that can be a source. */
+static int is_file_or_link(int dfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+}
+
+/* Ends a change made in fd (the caller's repository or a directory in
+ * it): closes fd and, when rc is 0, marks repository me as updated.
+ * Returns rc. */
+static int change_done(repo_store *s, const char *me, int fd, int rc)
+{
+    close(fd);
+    if (rc == 0)
+        repo_touch(s, me);
+    return rc;
+}
+
 /* 1 when <public>/<repo>/<name> exists as a file or a symlink (lstat). */
 static int source_exists(const repo_store *s, const char *repo, const char *name)
 {
     char path[PATH_MAX];
-    struct stat st;
     if (join3(path, sizeof path, repo, name, NULL) < 0)
         return 0;
     int pfd = open_beneath(s->pubfd, repo, O_RDONLY | O_DIRECTORY);
     if (pfd < 0)
         return 0;
-    int ok = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-             (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+    int ok = is_file_or_link(pfd, name);
     close(pfd);
     return ok;
 }
@@ -697,13 +715,12 @@ int repo_delete(repo_store *s, const char *me, const char *name, hub_err *err)
     int mfd = open_own(s, me, 0, &status, err);
     if (mfd < 0)
         return status;
-    struct stat st;
     int rc = 404;
-    if (fstatat(mfd, nn, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+    if (is_file_or_link(mfd, nn)) {
         rc = unlinkat(mfd, nn, 0) == 0 ? 0 : 500;
     } else {
         /* a cross-tag link (no .flist suffix) */
+        struct stat st;
         char base[REPO_NAME_MAX + 1];
         size_t bl = strlen(nn) - 6;
         memcpy(base, nn, bl);
@@ -715,10 +732,7 @@ int repo_delete(repo_store *s, const char *me, const char *name, hub_err *err)
         hub_err_set(err, "source not found");
     else if (rc == 500)
         hub_err_set(err, "delete %s: %s", nn, strerror(errno));
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 int repo_link(repo_store *s, const char *me, const char *source, const char *linkname, hub_err *err)
@@ -732,9 +746,7 @@ int repo_link(repo_store *s, const char *me, const char *source, const char *lin
     if (mfd < 0)
         return status;
     int rc = 0;
-    struct stat st;
-    if (fstatat(mfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+    if (!is_file_or_link(mfd, src)) {
         rc = 404;
         hub_err_set(err, "source not found");
     } else if (strcmp(src, ln) == 0) {
@@ -760,10 +772,7 @@ int repo_link(repo_store *s, const char *me, const char *source, const char *lin
     }
     if (rc == 0)
         rc = place_link(mfd, src, ln, err);
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 int repo_crosslink(repo_store *s, const char *me, const char *linkname, const char *repo,
@@ -788,10 +797,7 @@ int repo_crosslink(repo_store *s, const char *me, const char *linkname, const ch
     int rc = link_destination_ok(mfd, ln, err);
     if (rc == 0)
         rc = place_link(mfd, text, ln, err);
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 /* Checks <public>/<repo>/.tag-<tag> is a directory. 0, 400, 404. */
@@ -839,10 +845,7 @@ int repo_crosstag(repo_store *s, const char *me, const char *linkname, const cha
     snprintf(text, sizeof text, "../%s/" TAG_PREFIX "%s", repo, tag);
     if (rc == 0)
         rc = place_link(mfd, text, linkname, err);
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 int repo_crosstag_delete(repo_store *s, const char *me, const char *linkname, const char *repo,
@@ -872,10 +875,7 @@ int repo_crosstag_delete(repo_store *s, const char *me, const char *linkname, co
             hub_err_set(err, "delete %s: %s", linkname, strerror(errno));
         }
     }
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 /* Opens M/.tag-<tag> without following links; create when missing.
@@ -937,10 +937,7 @@ int repo_tag_add(repo_store *s, const char *me, const char *tag, const char *lin
     }
     if (rc == 0)
         rc = place_link(tfd, text, ln, err);
-    close(tfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, tfd, rc);
 }
 
 int repo_tag_delete(repo_store *s, const char *me, const char *tag, const char *linkname,
@@ -986,10 +983,7 @@ int repo_tag_delete(repo_store *s, const char *me, const char *tag, const char *
         snprintf(tagdir, sizeof tagdir, TAG_PREFIX "%s", tag);
         unlinkat(mfd, tagdir, AT_REMOVEDIR); /* only succeeds when empty */
     }
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 int repo_rename(repo_store *s, const char *me, const char *source, const char *dest, hub_err *err)
@@ -1002,10 +996,8 @@ int repo_rename(repo_store *s, const char *me, const char *source, const char *d
     int mfd = open_own(s, me, 0, &status, err);
     if (mfd < 0)
         return status;
-    struct stat st;
     int rc = 0;
-    if (fstatat(mfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+    if (!is_file_or_link(mfd, src)) {
         rc = 404;
         hub_err_set(err, "source not found");
     } else if (strcmp(src, dst) != 0 && renameat2(mfd, src, mfd, dst, RENAME_NOREPLACE) < 0) {
@@ -1017,10 +1009,7 @@ int repo_rename(repo_store *s, const char *me, const char *source, const char *d
             hub_err_set(err, "rename %s to %s: %s", src, dst, strerror(errno));
         }
     }
-    close(mfd);
-    if (rc == 0)
-        repo_touch(s, me);
-    return rc;
+    return change_done(s, me, mfd, rc);
 }
 
 /* Copies all of in to out. Returns 0 or -1 (errno set). */
@@ -1121,9 +1110,7 @@ int repo_promote(repo_store *s, const char *me, const char *repo, const char *so
             unlinkat(mfd, tmp, 0);
     }
     close(in);
-    close(mfd);
-    if (rc == 0) {
-        repo_touch(s, me);
+    if (change_done(s, me, mfd, rc) == 0) {
         if (src_norm)
             memcpy(src_norm, src, strlen(src) + 1);
         if (local_norm)

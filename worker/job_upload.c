@@ -80,16 +80,10 @@ static int build_once(job_ctx *c, int fd, off_t size, const stage *st,
 
 int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
-    const char *spool = job_spool_of(c->input);
-    const char *name = job_input_str(c, "name");
     const char *filename = job_input_str(c, "filename");
-    const char *repo = job_repo(c, err);
-    if (!repo)
-        return -1;
-    if (!name)
-        return hub_err_set(err, "job input has no name");
-    off_t size = 0;
-    int fd = spool_open(c->ws->cfg, spool, &size, err);
+    const char *repo, *name;
+    off_t size;
+    int fd = job_open_upload(c, &repo, &name, &size, err);
     if (fd < 0)
         return -1;
     stage st;

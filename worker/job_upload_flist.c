@@ -41,18 +41,11 @@ static void check_progress(void *ud, uint64_t done, uint64_t total)
 int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
     (void)final_event;   /* the queue's default final event */
-    const char *spool = job_spool_of(c->input);
-    const char *name = job_input_str(c, "name");
-    const char *repo = job_repo(c, err);
-    if (!repo)
-        return -1;
-    if (!name)
-        return hub_err_set(err, "job input has no name");
-
     /* Opened through spool_open's checks, then read from /proc/self/fd so
      * the file checked is the file read. */
-    off_t size = 0;
-    int fd = spool_open(c->ws->cfg, spool, &size, err);
+    const char *repo, *name;
+    off_t size;
+    int fd = job_open_upload(c, &repo, &name, &size, err);
     if (fd < 0)
         return -1;
     char fdpath[64];

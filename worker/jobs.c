@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "jobs.h"
 #include "log.h"
+#include "publish.h"
 #include "repo.h"
 
 int job_run(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
@@ -42,6 +43,19 @@ const char *job_repo(const job_ctx *c, hub_err *err)
 const char *job_spool_of(const json_t *input)
 {
     return json_string_value(json_object_get(input, "file"));
+}
+
+int job_open_upload(const job_ctx *c, const char **repo, const char **name, off_t *size,
+                    hub_err *err)
+{
+    *name = job_input_str(c, "name");
+    *repo = job_repo(c, err);
+    if (!*repo)
+        return -1;
+    if (!*name)
+        return hub_err_set(err, "job input has no name");
+    *size = 0;
+    return spool_open(c->ws->cfg, job_spool_of(c->input), size, err);
 }
 
 const char *job_repo_of(const json_t *input, const char *user)

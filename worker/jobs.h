@@ -48,6 +48,8 @@
 #ifndef WORKER_JOBS_H
 #define WORKER_JOBS_H
 
+#include <sys/types.h>
+
 #include <jansson.h>
 
 #include "hub_err.h"
@@ -90,6 +92,13 @@ const char *job_repo(const job_ctx *c, hub_err *err);
 
 /* The spool path of a job's input (any kind), or NULL when it has none. */
 const char *job_spool_of(const json_t *input);
+
+/* The spooled file of an "upload" or "upload-flist" job: checks the
+ * repository (job_repo) and the input "name", then opens the input "file"
+ * with spool_open's checks. Returns the open fd (the caller closes it) with
+ * *repo and *name (borrowed from c->input) and *size, or -1 with err. */
+int job_open_upload(const job_ctx *c, const char **repo, const char **name, off_t *size,
+                    hub_err *err);
 
 /* The repository named by a job (input "repository", else `user`), not
  * checked; NULL when neither is a string. */

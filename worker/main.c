@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub_signal.h"
 #include "log.h"
 #include "worker.h"
 
@@ -80,11 +81,7 @@ int main(int argc, char **argv)
 
     /* Signals are taken by this thread only. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    hub_signals_block(&set);
     /* A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG) and so
      * the job, like a full disk (ENOSPC), not kill the worker. */
     signal(SIGXFSZ, SIG_IGN);
