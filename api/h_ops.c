@@ -1,7 +1,8 @@
 /* h_ops.c - operations routes: /healthz (alive), /readyz (Redis, content
  * backend and directories), /metrics (Prometheus text: this instance's
- * counters, and the shared queue's gauges read from Redis) and the OpenAPI
- * document generated from the route table. */
+ * counters, and the shared queue's gauges and counters read from Redis
+ * with queue_stats_read) and the OpenAPI document generated from the route
+ * table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 #include "backend.h"
 #include "cache.h"
 #include "handlers.h"
-#include "jobstats.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -55,31 +55,39 @@ static const char *route_name(size_t i)
     return i < n ? t[i].pattern : "unmatched";
 }
 
-/* The gauges of the shared queue (jobstats.h); hub_queue_up 0 and no job
- * gauges when Redis cannot be read (logged). Returns a malloc'ed text or
- * NULL. */
-static char *queue_gauges(api_req *r)
+/* The numbers of the shared queue (queue_stats_read, with a connection of
+ * the api's pool): hub_queue_up 0 and no job lines when Redis cannot be
+ * read (logged). Returns a malloc'ed text or NULL when out of memory. */
+static char *queue_metrics(api_req *r)
 {
+    static const char up_help[] =
+        "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
+        "# TYPE hub_queue_up gauge\n";
     hub_err err = {{0}};
-    jobstats js;
+    queue_stats st;
+    queue *q = api_queue_get(r->srv, &err);
+    int rc = q ? queue_stats_read(q, &st, &err) : -1;
+    api_queue_put(r->srv, q, rc < 0);
     char *out = NULL;
     int n;
-    if (jobstats_read(r->srv->cfg.redis_url, 2000, &js, &err) < 0) {
+    if (rc < 0) {
         log_warn("metrics: %s", err.msg);
-        n = asprintf(&out, "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
-                           "# TYPE hub_queue_up gauge\nhub_queue_up 0\n");
+        n = asprintf(&out, "%shub_queue_up 0\n", up_help);
     } else {
         n = asprintf(&out,
-                     "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
-                     "# TYPE hub_queue_up gauge\nhub_queue_up 1\n"
+                     "%shub_queue_up 1\n"
                      "# HELP hub_jobs Jobs of the shared queue (every instance), read from Redis: queued = "
                      "not yet taken by a worker, running = taken and not finished.\n"
                      "# TYPE hub_jobs gauge\nhub_jobs{state=\"queued\"} %lld\nhub_jobs{state=\"running\"} %lld\n"
+                     "# HELP hub_jobs_total Jobs of the shared queue ended since the queue began, "
+                     "by final state (dead letters are failed).\n"
+                     "# TYPE hub_jobs_total counter\nhub_jobs_total{state=\"done\"} %lld\n"
+                     "hub_jobs_total{state=\"failed\"} %lld\n"
                      "# HELP hub_jobs_dead_letters Jobs failed because no worker could finish them "
                      "(hub:jobs:dead).\n# TYPE hub_jobs_dead_letters gauge\nhub_jobs_dead_letters %lld\n"
                      "# HELP hub_workers Consumers of the job queue's consumer group.\n"
                      "# TYPE hub_workers gauge\nhub_workers %lld\n",
-                     js.queued, js.running, js.dead, js.consumers);
+                     up_help, st.queued, st.running, st.done, st.failed, st.dead, st.consumers);
     }
     return n < 0 ? NULL : out;
 }
@@ -88,7 +96,7 @@ enum MHD_Result h_metrics(api_req *r)
 {
     size_t len;
     char *text = metrics_render(r->srv->metrics, route_name, &len);
-    char *jobs = text ? queue_gauges(r) : NULL;
+    char *jobs = text ? queue_metrics(r) : NULL;
     if (!jobs) {
         free(text);
         return api_page(r, 500);

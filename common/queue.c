@@ -556,6 +556,150 @@ int queue_job_wait(queue *q, const char *id, int timeout_ms, int *ended,
 }
 
 /* ------------------------------------------------------------------ */
+/* statistics                                                           */
+
+#define STATS_COUNT_CAP "100000"   /* XRANGE fallback of queued (queue.h) */
+
+/* The value of field `name` of a flat [name, value, ...] reply (XINFO), or
+ * NULL when absent. */
+static const redisReply *flat_field(const redisReply *flat, const char *name)
+{
+    if (flat->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+        const redisReply *k = flat->element[i];
+        if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
+            strcmp(k->str, name) == 0)
+            return flat->element[i + 1];
+    }
+    return NULL;
+}
+
+/* An integer field of a flat reply, or -1 when absent or not an integer
+ * (lag is nil when Redis cannot tell it). */
+static long long flat_int(const redisReply *flat, const char *name)
+{
+    const redisReply *v = flat_field(flat, name);
+    return v && v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
+}
+
+/* One integer command (XLEN, EXISTS); -1 with err on failure. */
+static long long run_int(queue *q, hub_err *err, int argc, const char **argv)
+{
+    redisReply *r = run(q, err, argc, argv);
+    if (!r)
+        return -1;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    free_reply(r);
+    if (v < 0)
+        return hub_err_set(err, "queue redis %s: unexpected reply", argv[0]);
+    return v;
+}
+
+/* A counter of hub:stats from an HMGET element: nil (never counted) is 0,
+ * anything not a non-negative decimal integer -1. */
+static long long counter_value(const redisReply *v)
+{
+    if (v->type == REDIS_REPLY_NIL)
+        return 0;
+    if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 19)
+        return -1;
+    long long n = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9')
+            return -1;
+        n = n * 10 + (v->str[i] - '0');   /* 19 digits fit a long long */
+    }
+    return n;
+}
+
+/* Fills queued, running and consumers from XINFO GROUPS of hub:jobs, whose
+ * length is total (> 0). Returns 0 or -1 with err. */
+static int group_stats(queue *q, long long total, queue_stats *out, hub_err *err)
+{
+    const char *argv[] = {"XINFO", "GROUPS", QUEUE_STREAM};
+    redisReply *r = run(q, err, 3, argv);
+    if (!r)
+        return -1;
+    char last[QUEUE_ENTRY_ID_MAX] = "";
+    long long lag = -1;
+    int found = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *g = r->element[i];
+        const redisReply *name = flat_field(g, "name");
+        if (!name || name->type != REDIS_REPLY_STRING || strcmp(name->str, QUEUE_GROUP) != 0)
+            continue;
+        found = 1;
+        long long pending = flat_int(g, "pending"), consumers = flat_int(g, "consumers");
+        out->running = pending > 0 ? pending : 0;
+        out->consumers = consumers > 0 ? consumers : 0;
+        lag = flat_int(g, "lag");
+        const redisReply *ld = flat_field(g, "last-delivered-id");
+        if (ld && ld->type == REDIS_REPLY_STRING && ld->len < sizeof last &&
+            queue_entry_id_valid(ld->str))
+            memcpy(last, ld->str, ld->len + 1);
+    }
+    free_reply(r);
+    if (!found || lag >= 0) {
+        out->queued = found ? lag : total;   /* no group yet: nothing delivered */
+        return 0;
+    }
+    if (!last[0])
+        return hub_err_set(err, "the group reports neither lag nor "
+                           "last-delivered-id");
+    char start[QUEUE_ENTRY_ID_MAX + 1];
+    snprintf(start, sizeof start, "(%s", last);
+    const char *range[] = {"XRANGE", QUEUE_STREAM, start, "+", "COUNT", STATS_COUNT_CAP};
+    if (!(r = run(q, err, 6, range)))
+        return -1;
+    out->queued = r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : 0;
+    free_reply(r);
+    return 0;
+}
+
+static int stats_read(queue *q, queue_stats *out, hub_err *err)
+{
+    const char *xlen[] = {"XLEN", QUEUE_STREAM};
+    const char *exists[] = {"EXISTS", QUEUE_STREAM};
+    const char *dead[] = {"XLEN", QUEUE_DEAD_STREAM};
+    const char *hmget[] = {"HMGET", QUEUE_STATS_KEY, "jobs-done", "jobs-failed"};
+    /* XLEN of a missing key is 0; XINFO of a missing key is an error, but
+     * an empty stream may still have a group with consumers */
+    long long total = run_int(q, err, 2, xlen);
+    long long there = total < 0 ? -1 : run_int(q, err, 2, exists);
+    if (there < 0)
+        return -1;
+    if (there && group_stats(q, total, out, err) < 0)
+        return -1;
+    if ((out->dead = run_int(q, err, 2, dead)) < 0)
+        return -1;
+    redisReply *r = run(q, err, 4, hmget);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    if (ok) {
+        out->done = counter_value(r->element[0]);
+        out->failed = counter_value(r->element[1]);
+        ok = out->done >= 0 && out->failed >= 0;
+    }
+    free_reply(r);
+    if (!ok)
+        return hub_err_set(err, QUEUE_STATS_KEY " holds a value that is "
+                           "not a counter");
+    return 0;
+}
+
+int queue_stats_read(queue *q, queue_stats *out, hub_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (stats_read(q, out, err) < 0) {
+        memset(out, 0, sizeof *out);
+        return hub_err_prefix(err, "queue stats");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* consumer                                                             */
 
 int queue_group_create(queue *q, hub_err *err)
@@ -860,6 +1004,7 @@ static const char finish_lua[] =
     "redis.call('XADD', KEYS[2], '*', 'data', ARGV[5], 'final', '1')\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "redis.call('HINCRBY', KEYS[3], ARGV[1] == 'done' and 'jobs-done' or 'jobs-failed', 1)\n"
     "return 1\n";
 
 int queue_job_finish(queue *q, const char *id, const json_t *result,
@@ -893,9 +1038,9 @@ int queue_job_finish(queue *q, const char *id, const json_t *result,
     events_key(ekey, id);
     fmt_ll(t, now);
     fmt_ll(ttl, q->job_ttl);
-    const char *argv[] = {"EVAL", finish_lua, "2", key, ekey, error ? "failed" : "done",
-                          res_s, error ? error : "", t, ev_s, ttl};
-    redisReply *r = run(q, err, 11, argv);
+    const char *argv[] = {"EVAL", finish_lua, "3", key, ekey, QUEUE_STATS_KEY,
+                          error ? "failed" : "done", res_s, error ? error : "", t, ev_s, ttl};
+    redisReply *r = run(q, err, 12, argv);
     free(res_s);
     free(ev_s);
     if (!r)

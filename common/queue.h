@@ -13,6 +13,11 @@
  *                        JSON of HUB-API.md §10; the last event of a job also
  *                        has the field final = "1" (written by
  *                        queue_job_finish together with the final state).
+ *   hub:stats            hash of counters since the queue began: jobs-done,
+ *                        jobs-failed (HINCRBY by queue_job_finish in the same
+ *                        script, once per job: only the call that ends it;
+ *                        a dead letter whose job hash still exists counts as
+ *                        jobs-failed); read by queue_stats_read.
  *
  * Delivery: at least once. A job is "effectively once" because its end is
  * published once: queue_job_finish changes the state only when the job has
@@ -38,6 +43,7 @@
 #define QUEUE_DEAD_STREAM     "hub:jobs:dead"
 #define QUEUE_JOB_PREFIX      "hub:job:"
 #define QUEUE_EVENTS_SUFFIX   ":events"
+#define QUEUE_STATS_KEY       "hub:stats"
 
 #define QUEUE_JOB_TTL          (24 * 3600)  /* seconds, after the end */
 #define QUEUE_RECLAIM_IDLE_MS  60000        /* defaults of ARCHITECTURE.md */
@@ -124,6 +130,28 @@ void queue_events_free(queue_event *events, size_t n);
 int queue_job_wait(queue *q, const char *id, int timeout_ms, int *ended,
                    json_t **job, hub_err *err);
 
+/* The numbers of the shared queue (the same for every api instance). */
+typedef struct queue_stats {
+    long long queued;    /* entries of hub:jobs not yet delivered to a worker
+                            (the group's lag; every entry when the group does
+                            not exist yet) */
+    long long running;   /* delivered and not acknowledged (XPENDING): running,
+                            or left by a crashed worker until reclaimed */
+    long long consumers; /* consumers known to the group "workers" */
+    long long dead;      /* entries of hub:jobs:dead */
+    long long done;      /* jobs ended done since the queue began (hub:stats) */
+    long long failed;    /* jobs ended failed since the queue began, dead
+                            letters included (hub:stats) */
+} queue_stats;
+
+/* Reads the gauges (queued, running, consumers, dead) and the counters
+ * (done, failed) with this queue's connection, a few commands, not one
+ * atomic snapshot. A queue nobody has used yet reads as zeros. On a Redis
+ * that does not report the group's lag (before 7.0, or after entries were
+ * deleted) queued is counted with XRANGE, at most 100000. Returns 0 with
+ * *out filled, or -1 with err (*out is zeroed). */
+int queue_stats_read(queue *q, queue_stats *out, hub_err *err);
+
 /* ---------------- consumer (worker) ---------------- */
 
 /* XGROUP CREATE hub:jobs workers 0 MKSTREAM; an existing group (BUSYGROUP)
@@ -175,7 +203,8 @@ int queue_heartbeat(queue *q, const char *consumer, const char *entry_id,
 int queue_ack(queue *q, const char *entry_id, hub_err *err);
 
 /* Moves a job to hub:jobs:dead (id, entry, deliveries, reason), marks it
- * failed with error = reason (queue_job_finish) and acks the entry.
+ * failed with error = reason (queue_job_finish, which counts it in
+ * jobs-failed unless the job had already ended) and acks the entry.
  * Returns 0 or -1 with err. */
 int queue_dead_letter(queue *q, const queue_claim *c, const char *reason,
                       hub_err *err);
@@ -209,7 +238,8 @@ int queue_event_add(queue *q, const char *id, const json_t *event,
  * (JSON text of result, done only), error, progress=100 when done,
  * finished=now; appends final_event with final=1 (NULL: {"status": "info",
  * "info": result} when done, {"status": "error", "message": error} when
- * failed); and sets EXPIRE job-ttl on the hash and the events stream.
+ * failed); sets EXPIRE job-ttl on the hash and the events stream; and adds
+ * 1 to the field jobs-done or jobs-failed of hub:stats (QUEUE_STATS_KEY).
  * *published (may be NULL) = 1 when this call ended the job, 0 when it had
  * already ended (nothing changed) or does not exist. Returns 0 or -1 with
  * err. */

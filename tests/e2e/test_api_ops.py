@@ -11,8 +11,8 @@ import threading
 import time
 import unittest
 
-from hublib import (HUB_BIN, HUB_SOURCE, HUB_TESTDATA, TEST_SEED_HEX, ApiServer, FakeWorker, RedisServer, api_binary,
-                    free_port, multipart, run_tests)
+from hublib import (HUB_BIN, HUB_SOURCE, HUB_TESTDATA, TEST_SEED_HEX, ApiServer, FakeWorker, Process, RedisServer,
+                    api_binary, free_port, multipart, run_tests)
 
 
 class Ops(unittest.TestCase):
@@ -94,6 +94,69 @@ class Ops(unittest.TestCase):
             redis.kill()
             self.assertEqual(gauges(a), {"up": 0, "queued": None, "running": None, "dead": None,
                                          "workers": None})
+
+    def test_metrics_count_job_ends(self):
+        """hub_jobs_total{state} counts the jobs the real flist-hub-worker
+        ended (the finish script of common/queue.c counts in hub:stats), once
+        per job, and every instance reports the same numbers."""
+        def totals(api):
+            st, h, text = api.request("GET", "/metrics")
+            self.assertEqual(st, 200)
+            text = text.decode()
+            if "hub_queue_up 1\n" in text:
+                self.assertIn("# TYPE hub_jobs_total counter\n", text)
+            out = {}
+            for key, pat in (("done", r'^hub_jobs_total\{state="done"\} (\d+)$'),
+                             ("failed", r'^hub_jobs_total\{state="failed"\} (\d+)$'),
+                             ("queued", r'^hub_jobs\{state="queued"\} (\d+)$'),
+                             ("running", r'^hub_jobs\{state="running"\} (\d+)$')):
+                m = re.search(pat, text, re.M)
+                out[key] = int(m.group(1)) if m else None
+            return out
+
+        def settled(api, want):
+            """totals() once they equal want, or after 5 s: the worker acks
+            its entry (running drops) just after it publishes the end."""
+            deadline = time.time() + 5
+            while True:
+                got = totals(api)
+                if got == want or time.time() > deadline:
+                    return got
+                time.sleep(0.05)
+
+        def upload(api, name, data):
+            ctype, body = multipart({}, [("file", name, data)])
+            return api.request("POST", "/api/flist/me/upload", {"Content-Type": ctype}, body, timeout=90)
+
+        conf = {"authentication": "false", "job-wait-timeout": "60"}
+        with RedisServer() as redis, ApiServer(conf, redis=redis) as a, \
+                ApiServer(conf, redis=redis, root=a.root) as b:
+            self.assertEqual(totals(b), {"done": 0, "failed": 0, "queued": 0, "running": 0})
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith("HUB_") or k in ("HUB_BIN", "HUB_TESTDATA", "HUB_SOURCE")}
+            worker = Process([os.path.join(HUB_BIN, "flist-hub-worker"), "-c", a.conf_path], env=env,
+                             log_path=os.path.join(a.root, "worker.log"))
+            try:
+                st, h, body = upload(a, "bad.tar.gz", b"this is not an archive" * 20)
+                self.assertEqual(st, 500, body)
+                self.assertTrue(json.loads(body)["message"].startswith("bad.tar.gz: "), body)
+                want = {"done": 0, "failed": 1, "queued": 0, "running": 0}
+                self.assertEqual(settled(b, want), want)
+                st, h, body = upload(b, "worse.tar.gz", b"\x1f\x8b\x08\x00 truncated gzip")
+                self.assertEqual(st, 500, body)
+                want = {"done": 0, "failed": 2, "queued": 0, "running": 0}
+                self.assertEqual(settled(a, want), want)
+                self.assertEqual(totals(b), want)
+                self.assertEqual(redis.cmd("HGETALL", "hub:stats"), ["jobs-failed", "2"])
+            finally:
+                status = worker.stop()
+                log = worker.output()
+            self.assertEqual(status, 0, log[-4000:])
+            self.assertNotIn("Sanitizer", log)
+            self.assertNotIn("runtime error:", log)
+            # Redis gone: no job lines at all, not zeros
+            redis.kill()
+            self.assertEqual(totals(a), {"done": None, "failed": None, "queued": None, "running": None})
 
     def test_connection_limits_and_timeouts(self):
         """The connection, per-IP, memory and timeout limits are applied

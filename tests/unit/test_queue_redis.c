@@ -2,7 +2,8 @@
  * redis-server: job create/get (fields, types, order), events and their
  * replay from an entry id, blocking reads, the consumer group (claim, ack,
  * reclaim from a dead consumer, heartbeat, dead-letter after 3 deliveries),
- * publish-once finishing with its expiry, and waiting for a job's end.
+ * publish-once finishing with its expiry and its done/failed counters, the
+ * queue's statistics (queue_stats_read), and waiting for a job's end.
  */
 #include "t.h"
 #include "t_redis.h"
@@ -32,6 +33,24 @@ static long long rint_(const char *fmt, const char *a, const char *b)
 {
     redisReply *r = rcmd(fmt, a, b);
     long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/* A field of hub:stats as a number; -1 when absent, -2 when not a number. */
+static long long stat_field(const char *field)
+{
+    redisReply *r = rcmd("HGET %s %s", QUEUE_STATS_KEY, field);
+    long long v = -2;
+    if (r && r->type == REDIS_REPLY_NIL) {
+        v = -1;
+    } else if (r && r->type == REDIS_REPLY_STRING) {
+        char *end = NULL;
+        v = strtoll(r->str, &end, 10);
+        if (end != r->str + r->len)
+            v = -2;
+    }
     if (r)
         freeReplyObject(r);
     return v;
@@ -250,14 +269,17 @@ static void test_finish_once(void)
     T_CHECK(queue_job_start(q, id, 112, &what, &err) == 0 && what == QUEUE_START_RUN);
     json_t *res = json_pack("{s:s}", "name", "merged.flist");
     int published = -1;
+    T_CHECK(stat_field("jobs-done") == -1 && stat_field("jobs-failed") == -1);
     T_CHECK(queue_job_finish(q, id, res, NULL, NULL, 222, &published, &err) == 0);
     T_CHECK(published == 1);
-    /* a second end (a re-delivered job) changes nothing */
+    T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == -1);
+    /* a second end (a re-delivered job) changes nothing, counters included */
     json_t *res2 = json_pack("{s:s}", "name", "other.flist");
     T_CHECK(queue_job_finish(q, id, res2, NULL, NULL, 333, &published, &err) == 0);
     T_CHECK(published == 0);
     T_CHECK(queue_job_finish(q, id, NULL, "boom", NULL, 333, &published, &err) == 0);
     T_CHECK(published == 0);
+    T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == -1);
     T_CHECK(queue_job_start(q, id, 444, &what, &err) == 0 && what == QUEUE_START_ENDED);
 
     json_t *job = NULL;
@@ -295,6 +317,12 @@ static void test_finish_once(void)
     T_REQUIRE(queue_job_create(q, "upload", "carol", NULL, id2, &err) == 0);
     T_CHECK(queue_job_finish(q, id2, NULL, "archive is corrupt", NULL, 5, &published, &err) == 0);
     T_CHECK(published == 1);
+    T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == 1);
+    T_CHECK(queue_job_finish(q, id2, NULL, "again", NULL, 6, &published, &err) == 0);
+    T_CHECK(published == 0);
+    T_CHECK(queue_job_finish(q, id2, res, NULL, NULL, 6, &published, &err) == 0);
+    T_CHECK(published == 0);
+    T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == 1);
     T_REQUIRE(queue_events_read(q, id2, NULL, 0, 100, &ev, &n, &err) == 0);
     T_CHECK(n == 1 && ev[0].final == 1 &&
             strcmp(ev[0].data, "{\"status\":\"error\",\"message\":\"archive is corrupt\"}") == 0);
@@ -310,6 +338,7 @@ static void test_finish_once(void)
                              &published, &err) == 0 && published == 0);
     T_CHECK(queue_job_start(q, "0b7c52d4-3f1e-4a8b-9c6d-2e4f6a8b0c1d", 1, &what, &err) == 0 &&
             what == QUEUE_START_MISSING);
+    T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == 1);
     json_decref(res);
     json_decref(res2);
     queue_close(q);
@@ -416,8 +445,10 @@ static void test_reclaim_and_dead_letter(void)
     T_CHECK(c.deliveries == 5 && c.over_limit == 1);
     T_STREQ(queue_over_limit_reason(&c, reason, sizeof reason),
             "job abandoned after 4 deliveries");
+    T_CHECK(stat_field("jobs-failed") == -1);
     T_CHECK(queue_dead_letter(q, &c, reason, &err) == 0);
     T_CHECK(pending_count() == 0);
+    T_CHECK(stat_field("jobs-failed") == 1 && stat_field("jobs-done") == -1);
     T_CHECK(queue_reclaim_idle(q, "w6", 0, 3, &c, &got, &err) == 0 && got == 0);
     redisReply *r = redisCommand(raw, "XRANGE hub:jobs:dead - +");
     T_REQUIRE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
@@ -438,6 +469,102 @@ static void test_reclaim_and_dead_letter(void)
     snprintf(key, sizeof key, "hub:job:%s", id);
     long long ttl = rint_("TTL %s", key, NULL);
     T_CHECK(ttl > 86000 && ttl <= 86400);
+    queue_close(q);
+}
+
+/* queue_stats_read into a struct filled with garbage first, so that every
+ * field is seen to be written. */
+static int stats(queue *q, queue_stats *st, hub_err *err)
+{
+    memset(st, 0x5a, sizeof *st);
+    return queue_stats_read(q, st, err);
+}
+
+#define STATS_ARE(st, q_, r_, c_, d_, dn_, f_) \
+    ((st).queued == (q_) && (st).running == (r_) && (st).consumers == (c_) && \
+     (st).dead == (d_) && (st).done == (dn_) && (st).failed == (f_))
+
+static void test_stats(void)
+{
+    flush();
+    queue *q = qopen();
+    T_REQUIRE(q);
+    hub_err err;
+    queue_stats st;
+    /* a Redis nobody used: zeros */
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 0, 0, 0, 0, 0, 0));
+
+    /* queued before any worker: every entry, no group yet */
+    char id[3][QUEUE_JOB_ID_MAX];
+    for (int i = 0; i < 3; i++)
+        T_REQUIRE(queue_job_create(q, "upload", "gina", NULL, id[i], &err) == 0);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 3, 0, 0, 0, 0, 0));
+
+    /* a worker claims two: queued is the group's lag, running the pending */
+    T_REQUIRE(queue_group_create(q, &err) == 0);
+    queue_claim c1, c2;
+    int got = 0;
+    T_REQUIRE(queue_claim_next(q, "w1", 0, &c1, &got, &err) == 0 && got == 1);
+    T_REQUIRE(queue_claim_next(q, "w1", 0, &c2, &got, &err) == 0 && got == 1);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 1, 2, 1, 0, 0, 0));
+
+    /* one ends done and is acked, one fails and is acked, a dead letter */
+    T_CHECK(queue_job_finish(q, c1.job_id, NULL, NULL, NULL, 1, NULL, &err) == 0);
+    T_CHECK(queue_ack(q, c1.entry_id, &err) == 0);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 1, 1, 1, 0, 1, 0));
+    T_CHECK(queue_dead_letter(q, &c2, "gave up", &err) == 0);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 1, 0, 1, 1, 1, 1));
+
+    /* a Redis that cannot tell the lag (an entry deleted after the last
+     * delivered one): queued is counted */
+    T_REQUIRE(queue_job_create(q, "upload", "gina", NULL, id[0], &err) == 0);
+    redisReply *r = redisCommand(raw, "XREVRANGE hub:jobs + - COUNT 1");
+    T_REQUIRE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    redisReply *d = redisCommand(raw, "XDEL hub:jobs %s", r->element[0]->element[0]->str);
+    freeReplyObject(r);
+    T_CHECK(d && d->type == REDIS_REPLY_INTEGER && d->integer == 1);
+    if (d)
+        freeReplyObject(d);
+    for (int i = 0; i < 2; i++)
+        T_REQUIRE(queue_job_create(q, "upload", "gina", NULL, id[i], &err) == 0);
+    r = redisCommand(raw, "XINFO GROUPS hub:jobs");
+    T_CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+            r->element[0]->elements == 12 && r->element[0]->element[11]->type == REDIS_REPLY_NIL);
+    if (r)
+        freeReplyObject(r);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 3, 0, 1, 1, 1, 1));
+
+    /* an empty stream still has its group and consumers */
+    flush();
+    T_REQUIRE(queue_group_create(q, &err) == 0);
+    r = redisCommand(raw, "XGROUP CREATECONSUMER hub:jobs workers w7");
+    T_CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    if (r)
+        freeReplyObject(r);
+    T_CHECK(stats(q, &st, &err) == 0);
+    T_CHECK(STATS_ARE(st, 0, 0, 1, 0, 0, 0));
+
+    /* a counter that is not a number: an error, and zeros */
+    r = redisCommand(raw, "HSET %s jobs-failed oops", QUEUE_STATS_KEY);
+    if (r)
+        freeReplyObject(r);
+    T_CHECK(stats(q, &st, &err) == -1);
+    T_STREQ(err.msg, "queue stats: hub:stats holds a value that is not a counter");
+    T_CHECK(STATS_ARE(st, 0, 0, 0, 0, 0, 0));
+    /* the wrong type of key: Redis's error */
+    flush();
+    r = redisCommand(raw, "SET hub:jobs:dead x");
+    if (r)
+        freeReplyObject(r);
+    T_CHECK(stats(q, &st, &err) == -1);
+    T_CHECK(strncmp(err.msg, "queue stats: queue redis XLEN: WRONGTYPE", 40) == 0);
+    flush();
     queue_close(q);
 }
 
@@ -513,5 +640,6 @@ static void test_setup(void)
 
 T_MAIN(T_CASE(test_setup), T_CASE(test_ids), T_CASE(test_connect_errors),
        T_CASE(test_create_get), T_CASE(test_events), T_CASE(test_finish_once),
-       T_CASE(test_consumer_group), T_CASE(test_reclaim_and_dead_letter), T_CASE(test_wait),
+       T_CASE(test_consumer_group), T_CASE(test_reclaim_and_dead_letter), T_CASE(test_stats),
+       T_CASE(test_wait),
        T_CASE(test_reconnect))
