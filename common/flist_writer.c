@@ -513,7 +513,11 @@ static void slot_run(void *arg)
     s->state = SLOT_DONE;
     w->nbusy--;
     w->ndone++;
-    pthread_cond_broadcast(&w->cv);
+    /* wake the waiters only when what they wait for may hold (a batch to
+     * reap, nothing left in flight, a failure): a wake-up per chunk cost
+     * thousands of useless context switches */
+    if (w->ndone >= w->reap_batch || w->nbusy == 0 || s->failed)
+        pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
