@@ -242,7 +242,8 @@ int flist_check(flist *f, const backend_url *b, flist_missing_fn on_missing,
                 void *ud, uint64_t *failures, flist_progress_fn progress,
                 void *progress_ud, hub_err *err);
 
-/* Fetches the file or tree at `path` into `dest`: a file becomes `dest`,
+/* Fetches the file or tree at `path` into `dest`: a file becomes `dest`
+ * (or `dest`/<its name> when dest is an existing directory),
  * a directory (or "/") has its contents written under `dest` (created when
  * missing). Never follows a symlink while writing; never writes outside
  * dest; modes, times (and owners when root) restored. Every chunk is

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,16 @@ static int get_single_cb(const flist_entry *e, void *ud)
 
 static int get_single(get_state *st, const char *path, const char *dest)
 {
+    /* into an existing directory: keep the entry's name, as cp does */
+    char joined[PATH_MAX];
+    struct stat dst;
+    if (stat(dest, &dst) == 0 && S_ISDIR(dst.st_mode)) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (snprintf(joined, sizeof joined, "%s/%s", dest, base) >= (int)sizeof joined)
+            return hub_err_set(st->err, "%s: path too long", dest);
+        dest = joined;
+    }
     single_ctx sc = { st, dest, 0 };
     int rc = flist_lookup(st->f, path, get_single_cb, &sc, st->err);
     return rc == 0 ? sc.rc : -1;   /* 1 = stopped by the callback, err set */

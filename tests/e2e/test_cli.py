@@ -230,6 +230,10 @@ class CliTest(unittest.TestCase):
         dest = self.path("rand3m")
         run("get", self.out, "/rand3m", dest)
         self.assertEqual(open(dest, "rb").read(), tree_files()["/rand3m"][1])
+        into = self.path("get-into")
+        os.mkdir(into)
+        run("get", self.out, "/hello.txt", into)       # into a directory, like cp
+        self.assertEqual(open(os.path.join(into, "hello.txt"), "rb").read(), b"hello world\n")
         sub = self.path("get-a")
         run("get", self.out, "/a/b", sub)
         self.assertEqual(sorted(os.listdir(sub)), ["b.txt", "c"])
