@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "flist_schema.h"
 
 #define SQLITE_MAGIC "SQLite format 3"   /* 16 bytes with the NUL */
+#define FLIST_READ_MAX (1024 * 1024)     /* files up to this size are read, not mapped */
 
 /* One cached ACI lookup; acl_ok == 0 caches a missing or corrupt row. */
 typedef struct acl_slot {
@@ -89,6 +91,19 @@ static int table_exists(sqlite3 *db, const char *name, hub_err *err)
     return found;
 }
 
+/* Turns SQLite's memory statistics off, once per process, before SQLite
+ * initialises itself: with them on, every sqlite3_malloc/free takes one
+ * process-wide mutex, and threads opening flists at the same time queue on
+ * it (futex waits). No hub code reads sqlite3_memory_used & co. When SQLite
+ * is already initialised (another component opened a database first) the
+ * call is refused and nothing changes. */
+static void sqlite_tune(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static pthread_once_t sqlite_tune_once = PTHREAD_ONCE_INIT;
+
 /* Opens the connection on `buf` (sqlite3_malloc'ed; always consumed). */
 static int open_db(flist *f, uint8_t *buf, size_t len, hub_err *err)
 {
@@ -147,38 +162,40 @@ static int open_db(flist *f, uint8_t *buf, size_t len, hub_err *err)
 int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err)
 {
     const uint8_t *d = data;
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
+    uint8_t *buf = NULL;  /* sqlite3_malloc'ed copy handed to SQLite */
 
     *out = NULL;
     if (len == 0)
         return hub_err_set(err, "not an flist: the file is empty");
+    /* buf comes from sqlite3_malloc, which initialises SQLite: tune it
+     * first */
+    pthread_once(&sqlite_tune_once, sqlite_tune);
     if (is_gzip(d, len) || is_tar(d, len)) {
-        if (flist_archive_unpack(d, len, FLIST_MAX_DB_SIZE, &raw, &raw_len, err) < 0)
+        /* unpacked straight into SQLite's allocator: no copy */
+        size_t raw_len = 0;
+        if (flist_archive_unpack_sqlite(d, len, FLIST_MAX_DB_SIZE, &buf, &raw_len, err) < 0)
             return -1;
-        d = raw;
         len = raw_len;
-        if (!is_sqlite(d, len)) {
-            free(raw);
+        if (!is_sqlite(buf, len)) {
+            sqlite3_free(buf);
             return hub_err_set(err, "not an flist: flistdb.sqlite3 is not an SQLite database");
         }
     } else if (!is_sqlite(d, len)) {
         return hub_err_set(err, "not an flist: not a gzip or tar archive or SQLite database");
     }
     if (len > FLIST_MAX_DB_SIZE) {
-        free(raw);
+        sqlite3_free(buf);
         return hub_err_set(err, "not an flist: the database is larger than the limit of %llu bytes",
                            (unsigned long long)FLIST_MAX_DB_SIZE);
     }
 
-    /* SQLite frees the buffer itself, so it must come from sqlite3_malloc. */
-    uint8_t *buf = sqlite3_malloc64(len);
     if (!buf) {
-        free(raw);
-        return hub_err_set(err, "out of memory loading a %zu-byte database", len);
+        /* SQLite frees the buffer itself, so it must come from sqlite3_malloc. */
+        buf = sqlite3_malloc64(len);
+        if (!buf)
+            return hub_err_set(err, "out of memory loading a %zu-byte database", len);
+        memcpy(buf, d, len);
     }
-    memcpy(buf, d, len);
-    free(raw);
 
     flist *f = calloc(1, sizeof *f);
     if (!f) {
@@ -213,8 +230,38 @@ int flist_open(const char *path, flist **out, hub_err *err)
         close(fd);
         return flist_open_buffer("", 0, out, err);
     }
-    /* Mapped, not read: the page cache holds the compressed bytes. Files
-     * are published by rename, so the mapping is never truncated under us. */
+    if (st.st_size <= FLIST_READ_MAX) {
+        /* Small files (all usual .flists) are read: a mapping costs more
+         * than the copy (mmap, page faults, and a TLB shootdown across the
+         * process's threads at munmap). */
+        size_t size = (size_t)st.st_size, got = 0;
+        uint8_t *data = malloc(size);
+        if (!data) {
+            close(fd);
+            return hub_err_set(err, "out of memory reading %s", path);
+        }
+        while (got < size) {
+            ssize_t n = read(fd, data + got, size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                int e = n < 0 ? errno : 0;
+                free(data);
+                close(fd);
+                if (e)
+                    return hub_err_set(err, "cannot read %s: %s", path, strerror(e));
+                return hub_err_set(err, "cannot read %s: the file shrank while being read", path);
+            }
+            got += (size_t)n;
+        }
+        close(fd);
+        int rc = flist_open_buffer(data, size, out, err);
+        free(data);
+        return rc;
+    }
+    /* Large files are mapped, not read: the page cache holds the compressed
+     * bytes. Files are published by rename, so the mapping is never
+     * truncated under us. */
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);

@@ -104,6 +104,12 @@ int flist_save(flist *f, const char *path, hub_err *err);
 int flist_archive_unpack(const void *data, size_t len, size_t max_size,
                          uint8_t **db, size_t *db_len, hub_err *err);
 
+/* Same as flist_archive_unpack, but *db comes from sqlite3_malloc64 (the
+ * caller releases it with sqlite3_free, or hands it to SQLite), so that it
+ * can be given to sqlite3_deserialize without another copy. */
+int flist_archive_unpack_sqlite(const void *data, size_t len, size_t max_size,
+                                uint8_t **db, size_t *db_len, hub_err *err);
+
 /* Packs a database as gzip(tar("./", "./flistdb.sqlite3")) (FLIST-FORMAT.md
  * §1, with end-of-archive blocks) into `path` atomically: temporary
  * ".tmp-<random>" in the same directory, fsync, rename. */
