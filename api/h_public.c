@@ -372,29 +372,48 @@ enum MHD_Result inspect_light(api_req *r, const char *repo, const char *name)
     return api_json(r, 200, o);
 }
 
-enum MHD_Result inspect_contents(api_req *r, const char *repo, const char *name)
+/* The opening every route that reads an flist's contents shares: checks
+ * repo/name, opens the target, and answers from the cache (entry `kind` of
+ * the file's identity) when it can. Returns 1 when *ret is the reply
+ * already; 0 with *f open (the caller closes it), *st and key (room for 96)
+ * filled. */
+static int inspect_open(api_req *r, const char *repo, const char *name, const char *kind,
+                        char key[96], struct stat *st, flist **f, enum MHD_Result *ret)
 {
     char nn[REPO_NAME_MAX + 1];
     repo_lookup lk;
+    hub_err err = {{0}};
+    if (lookup(r, repo, name, nn, &lk, ret))
+        return 1;
+    int fd = repo_open_target(r->srv->store, repo, NULL, nn, st, &err);
+    if (fd < 0) {
+        *ret = api_error(r, 404, "source not found");
+        return 1;
+    }
+    ident_key(key, 96, kind, st);
+    if (inspect_cached_reply(r, key, st, 0, ret)) {
+        close(fd);
+        return 1;
+    }
+    *f = NULL;
+    int orc = open_flist_fd(fd, f, &err);
+    close(fd);
+    if (orc < 0) {
+        *ret = api_error(r, 500, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+enum MHD_Result inspect_contents(api_req *r, const char *repo, const char *name)
+{
     enum MHD_Result ret;
     hub_err err = {{0}};
-    if (lookup(r, repo, name, nn, &lk, &ret))
-        return ret;
     struct stat st;
-    int fd = repo_open_target(r->srv->store, repo, NULL, nn, &st, &err);
-    if (fd < 0)
-        return api_error(r, 404, "source not found");
     char key[96];
-    ident_key(key, sizeof key, "find", &st);
-    if (inspect_cached_reply(r, key, &st, 0, &ret)) {
-        close(fd);
+    flist *f;
+    if (inspect_open(r, repo, name, "find", key, &st, &f, &ret))
         return ret;
-    }
-    flist *f = NULL;
-    int orc = open_flist_fd(fd, &f, &err);
-    close(fd);
-    if (orc < 0)
-        return api_error(r, 500, err.msg);
     int rc = 0;
     json_t *v = flist_json_find(f, "/", 0, &rc, &err);
     flist_close(f);
@@ -443,28 +462,13 @@ enum MHD_Result h_taglink(api_req *r)
 
 enum MHD_Result h_metadata(api_req *r)
 {
-    const char *repo = r->args[0];
-    char nn[REPO_NAME_MAX + 1];
-    repo_lookup lk;
     enum MHD_Result ret;
     hub_err err = {{0}};
-    if (lookup(r, repo, r->args[1], nn, &lk, &ret))
-        return ret;
     struct stat st;
-    int fd = repo_open_target(r->srv->store, repo, NULL, nn, &st, &err);
-    if (fd < 0)
-        return api_error(r, 404, "source not found");
     char key[96];
-    ident_key(key, sizeof key, "meta", &st);
-    if (inspect_cached_reply(r, key, &st, 0, &ret)) {
-        close(fd);
+    flist *f;
+    if (inspect_open(r, r->args[0], r->args[1], "meta", key, &st, &f, &ret))
         return ret;
-    }
-    flist *f = NULL;
-    int orc = open_flist_fd(fd, &f, &err);
-    close(fd);
-    if (orc < 0)
-        return api_error(r, 500, err.msg);
     char **names = NULL;
     size_t n = 0;
     if (flist_meta_names(f, &names, &n, &err) < 0) {
