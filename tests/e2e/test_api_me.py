@@ -8,8 +8,8 @@ import re
 import time
 import unittest
 
-from hublib import (HUB_TESTDATA, TEST_SEED_ASCII, TEST_SEED_HEX, ApiServer, RedisServer, api_binary,
-                    run_tests)
+from hublib import (HUB_TESTDATA, TEST_SEED_ASCII, TEST_SEED_HEX, ApiServer, FakeWorker, RedisServer, api_binary,
+                    multipart, run_tests)
 
 SAMPLE = open(os.path.join(HUB_TESTDATA, "sample.flist"), "rb").read()
 
@@ -37,6 +37,11 @@ def jwt_es384(key, claims, alg="ES384"):
     der = key.sign(("%s.%s" % (header, payload)).encode(), ec.ECDSA(hashes.SHA384()))
     r, s = decode_dss_signature(der)
     return "%s.%s.%s" % (header, payload, b64u(r.to_bytes(48, "big") + s.to_bytes(48, "big")))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def put(path, data=SAMPLE):
@@ -405,6 +410,238 @@ class AuthMatrix(unittest.TestCase):
                     self.assertEqual((st, json.loads(body)), (400, {"message": "readonly mode", "status": "error"}))
             # public routes still work
             self.assertEqual(ro.request("GET", "/api/repositories")[0], 200)
+
+
+class ActiveUserMatrix(unittest.TestCase):
+    """HUB-API.md §12.5 on every write route of the route table
+    (`flist-hub-api routes`, auth "bearer"): the hub token of alice.3bot
+    with `active-user=alice-apps` (a virtual user mapped to alice.3bot)
+    acts on alice-apps; with a cookie naming a repository alice may not
+    act for (another real user, a virtual user mapped to someone else)
+    it acts as alice.3bot herself. Every request runs on fresh, identical
+    fixtures in every repository except for the content of a.flist (A in
+    the repository that must be acted on, B elsewhere, so reads show which
+    one was used), and every other repository is compared byte for byte
+    (names, symlink targets, content hashes) before and after."""
+
+    A = read(os.path.join(HUB_TESTDATA, "a.flist"))
+    B = read(os.path.join(HUB_TESTDATA, "b.flist"))
+    USERS = ["alice.3bot", "alice-apps", "bob.3bot", "official-apps", "tfofficial.3bot"]
+    MERGE = b'["pub/base"]'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer().__enter__()
+        cls.api = ApiServer({"authentication": "true", "threebot-seed": TEST_SEED_HEX, "token-max-age": "0",
+                             "threebot-users-map": "official-apps=tfofficial.3bot, alice-apps=alice.3bot"},
+                            redis=cls.redis).__enter__()
+        cls.token = hub_token(TEST_SEED_ASCII, "alice.3bot", int(time.time()))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api.__exit__(None, None, None)
+        cls.redis.__exit__(None, None, None)
+
+    # ---- fixtures and snapshots ----
+
+    def reset(self, acting):
+        """Fresh repositories: pub (the source of links, tags, promote and
+        merge) and every user repository with a.flist, a cross-tag link ct
+        and a tag entry .tag-v1/e.flist; a.flist is A in `acting`, B elsewhere."""
+        import shutil
+        pub = self.api.public
+        for n in os.listdir(pub):  # the api holds the users directory open: empty it, never remove it
+            p = os.path.join(pub, n)
+            os.unlink(p) if os.path.islink(p) or not os.path.isdir(p) else shutil.rmtree(p)
+        put(os.path.join(pub, "pub", "base.flist"))
+        put(os.path.join(pub, "pub", ".tag-v1", "x.flist"), b"tagged")
+        for u in self.USERS:
+            d = os.path.join(pub, u)
+            put(os.path.join(d, "a.flist"), self.A if u == acting else self.B)
+            os.symlink("../pub/.tag-v1", os.path.join(d, "ct"))
+            os.makedirs(os.path.join(d, ".tag-v1"))
+            os.symlink("../../pub/base.flist", os.path.join(d, ".tag-v1", "e.flist"))
+            os.symlink("../../pub/base.flist", os.path.join(d, ".tag-v1", "keep.flist"))
+        self.redis.cmd("DEL", "hub:jobs")
+
+    def snapshot(self, skip):
+        """{relative path: ("d",) | ("l", target) | ("f", sha256)} of the whole
+        public tree (links never followed) except the repository `skip`."""
+        import hashlib
+        pub = self.api.public
+        snap = {}
+        for root, dirs, files in os.walk(pub):
+            rel_root = os.path.relpath(root, pub)
+            if rel_root == skip or rel_root.startswith(skip + os.sep):
+                dirs[:] = []
+                continue
+            for n in dirs + files:
+                p = os.path.join(root, n)
+                rel = os.path.relpath(p, pub)
+                if rel == skip:
+                    continue
+                if os.path.islink(p):
+                    snap[rel] = ("l", os.readlink(p))
+                elif os.path.isdir(p):
+                    snap[rel] = ("d",)
+                else:
+                    snap[rel] = ("f", hashlib.sha256(read(p)).hexdigest())
+        return snap
+
+    # ---- the expected effect of each route on the acting repository ----
+
+    def job(self, user):
+        """The one job queued since reset: its user and repository are `user`."""
+        ids = FakeWorker(self.redis).queued()
+        self.assertEqual(len(ids), 1, ids)
+        job = FakeWorker(self.redis).job(ids[0])
+        self.assertEqual(job["user"], user)
+        inp = json.loads(job["input"])
+        self.assertEqual(inp["repository"], user)
+        if "file" in inp:
+            os.unlink(inp["file"])
+        return job, inp
+
+    def routes(self):
+        """(method, pattern, path, headers, body, check(status, reply, dir, user))
+        for every write route; fails on a route this matrix does not know."""
+        import hashlib
+        A, pub = self.A, self.api.public
+        find_a = json.loads(read(os.path.join(HUB_TESTDATA, "a.find.json")))["response"]
+        ok = {"status": "success"}
+
+        def me(st, v, d, u):
+            self.assertEqual((st, v), (200, {"status": "success", "payload": {"username": u}}))
+
+        def get(st, v, d, u):
+            self.assertEqual((st, v), (200, find_a))
+
+        def info(st, v, d, u):
+            self.assertEqual((st, v["name"], v["md5"]), (200, "a.flist", hashlib.md5(A).hexdigest()))
+
+        def delete(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertFalse(os.path.lexists(os.path.join(d, "a.flist")))
+
+        def link(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertEqual(os.readlink(os.path.join(d, "b.flist")), "a.flist")
+
+        def crosslink(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertEqual(os.readlink(os.path.join(d, "b.flist")), "../pub/base.flist")
+
+        def crosstag(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertEqual(os.readlink(os.path.join(d, "ct2")), "../pub/.tag-v1")
+
+        def crosstag_del(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertFalse(os.path.lexists(os.path.join(d, "ct")))
+
+        def tag(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertEqual(os.readlink(os.path.join(d, ".tag-v2", "e.flist")), "../../pub/base.flist")
+
+        def tag_del(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertEqual(sorted(os.listdir(os.path.join(d, ".tag-v1"))), ["keep.flist"])
+
+        def rename(st, v, d, u):
+            self.assertEqual((st, v), (200, ok))
+            self.assertFalse(os.path.lexists(os.path.join(d, "a.flist")))
+            with open(os.path.join(d, "b.flist"), "rb") as f:
+                self.assertEqual(f.read(), A)
+
+        def promote(st, v, d, u):
+            self.assertEqual((st, v), (200, {"status": "success", "payload": {
+                "source": {"username": "pub", "filename": "base.flist"},
+                "destination": {"username": u, "filename": "c.flist"}}}))
+            self.assertFalse(os.path.islink(os.path.join(d, "c.flist")))
+            with open(os.path.join(d, "c.flist"), "rb") as f:
+                self.assertEqual(f.read(), SAMPLE)
+
+        def queued(kind):
+            def check(st, v, d, u):
+                self.assertEqual((st, v["status"]), (202, "success"), v)
+                job, inp = self.job(u)
+                self.assertEqual(job["type"], kind)
+            return check
+
+        def merge(st, v, d, u):
+            queued("merge")(st, v, d, u)
+            self.assertEqual(self.job(u)[1], {"sources": ["pub/base.flist"], "name": "m.flist", "repository": u})
+
+        def docker(st, v, d, u):
+            # passes the gate; conversion is not enabled in this build
+            self.assertEqual((st, v), (503, {"status": "error", "message": "docker conversion is not enabled"}))
+
+        up_ctype, up_body = multipart({}, [("file", "t.tar.gz", read(os.path.join(HUB_TESTDATA, "tree.tar.gz")))])
+        fl_ctype, fl_body = multipart({}, [("file", "f.flist", SAMPLE)])
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        table = {
+            ("GET", "/api/flist/me"): ("/api/flist/me", {}, None, me),
+            ("GET", "/api/flist/me/<name>"): ("/api/flist/me/a", {}, None, get),
+            ("INFO", "/api/flist/me/<name>"): ("/api/flist/me/a", {}, None, info),
+            ("DELETE", "/api/flist/me/<name>"): ("/api/flist/me/a", {}, None, delete),
+            ("GET", "/api/flist/me/<source>/link/<linkname>"): ("/api/flist/me/a/link/b", {}, None, link),
+            ("GET", "/api/flist/me/<linkname>/crosslink/<repo>/<sourcename>"):
+                ("/api/flist/me/b/crosslink/pub/base", {}, None, crosslink),
+            ("GET", "/api/flist/me/<linkname>/crosstag/<repo>/<tag>"):
+                ("/api/flist/me/ct2/crosstag/pub/v1", {}, None, crosstag),
+            ("DELETE", "/api/flist/me/<linkname>/crosstag/<repo>/<tag>"):
+                ("/api/flist/me/ct/crosstag/pub/v1", {}, None, crosstag_del),
+            ("GET", "/api/flist/me/<tag>/<linkname>/tag/<repo>/<sourcename>"):
+                ("/api/flist/me/v2/e/tag/pub/base", {}, None, tag),
+            ("DELETE", "/api/flist/me/<tag>/<linkname>/tag/<repo>/<sourcename>"):
+                ("/api/flist/me/v1/e/tag/pub/base", {}, None, tag_del),
+            ("GET", "/api/flist/me/<source>/rename/<destination>"): ("/api/flist/me/a/rename/b", {}, None, rename),
+            ("GET", "/api/flist/me/promote/<repo>/<sourcename>/<localname>"):
+                ("/api/flist/me/promote/pub/base/c", {}, None, promote),
+            ("POST", "/api/flist/me/upload"):
+                ("/api/flist/me/upload?async=1", {"Content-Type": up_ctype}, up_body, queued("upload")),
+            ("POST", "/api/flist/me/upload-flist"):
+                ("/api/flist/me/upload-flist?async=1", {"Content-Type": fl_ctype}, fl_body, queued("upload-flist")),
+            ("POST", "/api/flist/me/merge/<target>"):
+                ("/api/flist/me/merge/m?async=1", {"Content-Type": "application/json"}, self.MERGE, merge),
+            ("POST", "/api/flist/me/docker"): ("/api/flist/me/docker", form, b"image=ubuntu%3A22.04", docker),
+        }
+        rc, out, err = api_binary("routes")
+        self.assertEqual(rc, 0, err)
+        seen = []
+        for line in out.splitlines():
+            methods, pattern, auth = line.rsplit(" ", 2)
+            if auth != "bearer":
+                continue
+            for m in methods.split(", "):
+                if m in ("HEAD", "OPTIONS"):
+                    continue
+                self.assertIn((m, pattern), table, "a write route this matrix does not cover")
+                seen.append((m, pattern) + table[(m, pattern)])
+        self.assertEqual(sorted(k[:2] for k in seen), sorted(table))  # 16 routes, none stale
+        return seen
+
+    def run_matrix(self, cookie, acting):
+        for m, pattern, path, hdrs, body, check in self.routes():
+            with self.subTest(method=m, route=pattern, cookie=cookie):
+                self.reset(acting)
+                before = self.snapshot(acting)
+                h = {"Authorization": "Bearer " + self.token, "Cookie": "active-user=" + cookie}
+                h.update(hdrs)
+                st, v = self.api.json(m, path, h, body)
+                self.assertNotIn(st, (401, 403), v)
+                check(st, v, os.path.join(self.api.public, acting), acting)
+                self.assertEqual(self.snapshot(acting), before, "another repository changed")
+
+    def test_virtual_user_mapped_to_alice(self):
+        self.run_matrix("alice-apps", "alice-apps")
+
+    def test_another_real_user_acts_as_alice(self):
+        self.run_matrix("bob.3bot", "alice.3bot")
+
+    def test_virtual_user_of_someone_else_acts_as_alice(self):
+        self.run_matrix("official-apps", "alice.3bot")
+        self.run_matrix("tfofficial.3bot", "alice.3bot")
 
 
 if __name__ == "__main__":
