@@ -106,6 +106,10 @@ enum MHD_Result api_page(api_req *r, int status);
 /* Plain text reply with the given content type (copied). */
 enum MHD_Result api_text(api_req *r, int status, const char *ctype, const char *text, size_t len);
 
+/* The same for a body built with asprintf: takes ownership of body (n is
+ * asprintf's result; n < 0 answers the 500 page), without another copy. */
+enum MHD_Result api_text_take(api_req *r, int status, const char *ctype, char *body, int n);
+
 /* 302 to location (absolute URLs unchanged; "/x" made absolute from Host
  * and X-Forwarded-Proto, §2.5). extra_cookie: a Set-Cookie value or NULL. */
 enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra_cookie);

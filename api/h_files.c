@@ -242,11 +242,7 @@ enum MHD_Result h_txt(api_req *r)
                      "File:     %s\nUploader: %s\nSource:   %s/%s/%s\nStorage:  zdb://%s:%d\nChecksum: %s\n",
                      nn, r->args[0], c->public_website, r->args[0], nn, c->backend_public.host,
                      c->backend_public_port, has ? md5 : "None");
-    if (n < 0)
-        return api_page(r, 500);
-    enum MHD_Result res = api_text(r, 200, "text/plain", body, (size_t)n);
-    free(body);
-    return res;
+    return api_text_take(r, 200, "text/plain", body, n);
 }
 
 enum MHD_Result h_json(api_req *r)

@@ -243,11 +243,7 @@ enum MHD_Result h_token_page(api_req *r)
                      tok, tok, site);
     free(tok);
     free(site);
-    if (n < 0)
-        return api_page(r, 500);
-    enum MHD_Result ret = api_text(r, 200, "text/html; charset=utf-8", body, (size_t)n);
-    free(body);
-    return ret;
+    return api_text_take(r, 200, "text/html; charset=utf-8", body, n);
 }
 
 enum MHD_Result h_session(api_req *r)

@@ -110,11 +110,7 @@ enum MHD_Result h_metrics(api_req *r)
                      text, jobs, items, bytes);
     free(text);
     free(jobs);
-    if (n < 0)
-        return api_page(r, 500);
-    enum MHD_Result ret = api_text(r, 200, "text/plain; version=0.0.4", all, (size_t)n);
-    free(all);
-    return ret;
+    return api_text_take(r, 200, "text/plain; version=0.0.4", all, n);
 }
 
 enum MHD_Result h_openapi(api_req *r)

@@ -152,6 +152,13 @@ enum MHD_Result api_text(api_req *r, int status, const char *ctype, const char *
     return queue_buffer(r, status, ctype, copy, len);
 }
 
+enum MHD_Result api_text_take(api_req *r, int status, const char *ctype, char *body, int n)
+{
+    if (n < 0)
+        return api_page(r, 500);   /* asprintf left body undefined: nothing to free */
+    return queue_buffer(r, status, ctype, body, (size_t)n);
+}
+
 enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra_cookie)
 {
     char *abs = NULL;
