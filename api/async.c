@@ -63,7 +63,7 @@ static void wait_unref(api_wait *w)
 static void *wait_thread(void *arg)
 {
     api_wait *w = arg;
-    hub_err err = {{0}};
+    hub_err err = {0};
     int ended = 0, failed = 0;
     json_t *job = NULL;
     queue *q = api_queue_get(w->srv, &err);
@@ -244,7 +244,7 @@ static void sse_free_cb(void *cls)
 static void *sse_thread(void *arg)
 {
     sse *s = arg;
-    hub_err err = {{0}};
+    hub_err err = {0};
     queue *q = api_queue_get(s->srv, &err);
     int broken = q == NULL, final = 0;
     int64_t last_sent = api_now_ns();

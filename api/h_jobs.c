@@ -34,7 +34,7 @@ static enum MHD_Result reply_after_wait(api_req *r, int type)
 {
     int ended = 0;
     json_t *job = NULL;
-    hub_err err = {{0}};
+    hub_err err = {0};
     char msg[HUB_ERR_MAX + 128];
     const char *id = async_wait_id(r->wait);
     if (async_wait_result(r->wait, &ended, &job, &err) < 0) {
@@ -72,7 +72,7 @@ static enum MHD_Result queue_down(api_req *r)
 /* Queues the job and replies (202) or starts waiting. */
 static enum MHD_Result submit(api_req *r, int type, json_t *input)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     char id[QUEUE_JOB_ID_MAX];
     queue *q = api_queue_get(r->srv, &err);
     if (!q) {
@@ -169,7 +169,7 @@ static enum MHD_Result handle_upload_checked(api_req *r, int type)
 {
     api_upload *u = r->upload;
     const hub_config *c = &r->srv->cfg;
-    hub_err err = {{0}};
+    hub_err err = {0};
     if (!u || !u->has_file)
         return api_error(r, 500, "no file found");
     if (!u->filename || !u->filename[0])
@@ -267,7 +267,7 @@ enum MHD_Result h_merge(api_req *r)
 {
     if (r->wait)
         return reply_after_wait(r, JOB_MERGE);
-    hub_err err = {{0}};
+    hub_err err = {0};
     json_t *body = r->body ? json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL) : NULL;
     if (!json_is_array(body)) {
         json_decref(body);
@@ -377,7 +377,7 @@ static queue *job_queue(api_req *r, const char *id, enum MHD_Result *ret)
         *ret = api_ferror(r, 404, "job id not found");
         return NULL;
     }
-    hub_err err = {{0}};
+    hub_err err = {0};
     queue *q = api_queue_get(r->srv, &err);
     if (!q)
         *ret = queue_down(r);
@@ -391,7 +391,7 @@ enum MHD_Result h_job_status(api_req *r)
     queue *q = job_queue(r, id, &ret);
     if (!q)
         return ret;
-    hub_err err = {{0}};
+    hub_err err = {0};
     json_t *job = NULL;
     int rc = queue_job_get(q, id, &job, &err);
     api_queue_put(r->srv, q, rc < 0);
@@ -409,7 +409,7 @@ enum MHD_Result h_listen(api_req *r)
     queue *q = job_queue(r, id, &ret);
     if (!q)
         return ret;
-    hub_err err = {{0}};
+    hub_err err = {0};
     char state[16];
     int rc = queue_job_state(q, id, state, sizeof state, &err);
     api_queue_put(r->srv, q, rc < 0);

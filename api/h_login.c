@@ -28,7 +28,7 @@ static enum MHD_Result plain(api_req *r, int status, const char *text)
 
 static enum MHD_Result start_login(api_req *r, const char *callback)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     char state[33], cookie_val[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128];
     auth_tfc_state_new(state);
     if (auth_cookie_sign(r->srv->auth, "state", state, 600, api_unix_now(), cookie_val, sizeof cookie_val,
@@ -174,7 +174,7 @@ enum MHD_Result h_callback_threebot(api_req *r)
     memset(&res, 0, sizeof res);
     if (!verify_callback(r, &res, &ret))
         return ret;
-    hub_err err = {{0}};
+    hub_err err = {0};
     char val[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128];
     if (auth_cookie_sign(r->srv->auth, "session", res.user, SESSION_TTL, api_unix_now(), val, sizeof val,
                          &err) < 0)
@@ -191,7 +191,7 @@ enum MHD_Result h_callback_token(api_req *r)
     memset(&res, 0, sizeof res);
     if (!verify_callback(r, &res, &ret))
         return ret;
-    hub_err err = {{0}};
+    hub_err err = {0};
     char *token = auth_token_issue(r->srv->auth, res.user, api_unix_now(), &err);
     if (!token)
         return plain(r, 500, err.msg);

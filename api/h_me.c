@@ -27,7 +27,7 @@ enum MHD_Result h_me_name(api_req *r)
 {
     const char *me = r->auth.user;
     if (strcmp(r->method, "DELETE") == 0) {
-        hub_err err = {{0}};
+        hub_err err = {0};
         return done(r, repo_delete(r->srv->store, me, r->args[0], &err), &err);
     }
     if (strcmp(r->method, "INFO") == 0)
@@ -37,20 +37,20 @@ enum MHD_Result h_me_name(api_req *r)
 
 enum MHD_Result h_me_link(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     return done(r, repo_link(r->srv->store, r->auth.user, r->args[0], r->args[1], &err), &err);
 }
 
 enum MHD_Result h_me_crosslink(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     return done(r, repo_crosslink(r->srv->store, r->auth.user, r->args[0], r->args[1], r->args[2], &err),
                 &err);
 }
 
 enum MHD_Result h_me_crosstag(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     if (strcmp(r->method, "DELETE") == 0) /* D24 */
         return done(r, repo_crosstag_delete(r->srv->store, r->auth.user, r->args[0], r->args[1],
                                             r->args[2], &err), &err);
@@ -60,7 +60,7 @@ enum MHD_Result h_me_crosstag(api_req *r)
 
 enum MHD_Result h_me_tag(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     if (strcmp(r->method, "DELETE") == 0)
         return done(r, repo_tag_delete(r->srv->store, r->auth.user, r->args[0], r->args[1], r->args[2],
                                        r->args[3], &err), &err);
@@ -70,13 +70,13 @@ enum MHD_Result h_me_tag(api_req *r)
 
 enum MHD_Result h_me_rename(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     return done(r, repo_rename(r->srv->store, r->auth.user, r->args[0], r->args[1], &err), &err);
 }
 
 enum MHD_Result h_me_promote(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     char src[REPO_NAME_MAX + 1], loc[REPO_NAME_MAX + 1];
     int st = repo_promote(r->srv->store, r->auth.user, r->args[0], r->args[1], r->args[2], src, loc, &err);
     if (st)

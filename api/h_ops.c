@@ -22,7 +22,7 @@ enum MHD_Result h_healthz(api_req *r)
 
 enum MHD_Result h_readyz(api_req *r)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     json_t *checks = json_object();
     int ok = 1;
 
@@ -63,7 +63,7 @@ static char *queue_metrics(api_req *r)
     static const char up_help[] =
         "# HELP hub_queue_up 1 when the job queue (Redis) could be read.\n"
         "# TYPE hub_queue_up gauge\n";
-    hub_err err = {{0}};
+    hub_err err = {0};
     queue_stats st;
     queue *q = api_queue_get(r->srv, &err);
     int rc = q ? queue_stats_read(q, &st, &err) : -1;

@@ -44,7 +44,7 @@ static void usage(FILE *out)
  * lasts as long as token-max-age allows (forever when 0). */
 static int cmd_token(hub_config *cfg, const char *user, long long ttl)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     if (!cfg->threebot_seed) {
         fprintf(stderr, "flist-hub-api: token: threebot-seed is not configured\n");
         return 1;
@@ -83,7 +83,7 @@ static int cmd_token(hub_config *cfg, const char *user, long long ttl)
 
 static int serve(hub_config *cfg)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     static api_server srv;
     log_level lvl;
     if (log_level_parse(cfg->log_level, &lvl) == 0)
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
     }
 
     hub_config cfg;
-    hub_err err = {{0}};
+    hub_err err = {0};
     if (config_load(conf, &cfg, &err) < 0) {
         fprintf(stderr, "flist-hub-api: configuration: %s\n", err.msg);
         return 1;

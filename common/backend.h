@@ -9,6 +9,11 @@
  * Every bulk operation is pipelined: all commands are written, then all
  * replies read, so n chunks cost one round trip, not n.
  *
+ * Error codes (hub_err.h): HUB_E_UNAVAILABLE when the server cannot be
+ * reached or stops answering (a caller may retry later), HUB_E_REFUSED when
+ * it answers with an error (wrong password, unknown namespace, read-only
+ * namespace: retrying does not help), HUB_E_NOMEM.
+ *
  * A backend handle is not thread-safe; use one per thread.
  */
 #ifndef BACKEND_H
@@ -57,8 +62,15 @@ typedef struct backend backend;
 
 /* Connects (timeout in milliseconds, 0 = 5000) and logs in. Returns NULL with
  * err set ("backend 127.0.0.1:9900: connection refused", "... AUTH: ...",
- * "... SELECT ns: ...") on failure. */
+ * "... SELECT ns: Namespace not found") on failure; the caller closes the
+ * handle with backend_close. */
 backend *backend_connect(const backend_url *url, int timeout_ms, hub_err *err);
+
+/* PING: 0 when the server answers PONG within the timeout, else -1 with err
+ * (HUB_E_UNAVAILABLE when it does not answer). A connect alone does not
+ * prove a server alive: the kernel accepts connections for a stopped
+ * process. */
+int backend_ping(backend *b, hub_err *err);
 
 /* Closes and frees. NULL ok. */
 void backend_close(backend *b);

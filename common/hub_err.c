@@ -1,9 +1,16 @@
-/* hub_err.c - formatting of the error buffer (see hub_err.h). */
+/* hub_err.c - formatting of the error buffer and the names of the status
+ * codes (see hub_err.h). */
 #include "hub_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+static void set_v(hub_err *err, hub_code code, const char *fmt, va_list ap)
+{
+    err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+}
 
 int hub_err_set(hub_err *err, const char *fmt, ...)
 {
@@ -11,7 +18,18 @@ int hub_err_set(hub_err *err, const char *fmt, ...)
         return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set_v(err, HUB_E_FAILED, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int hub_err_setc(hub_err *err, hub_code code, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    set_v(err, code, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -35,4 +53,24 @@ int hub_err_prefix(hub_err *err, const char *fmt, ...)
             err->msg[n++] = *c;
     err->msg[n] = '\0';
     return -1;
+}
+
+const char *hub_code_name(hub_code code)
+{
+    static const char *const names[] = {
+        [HUB_OK] = "ok",
+        [HUB_E_FAILED] = "failed",
+        [HUB_E_INVALID] = "invalid",
+        [HUB_E_NOT_FOUND] = "not found",
+        [HUB_E_EXISTS] = "exists",
+        [HUB_E_FORBIDDEN] = "forbidden",
+        [HUB_E_TOO_LARGE] = "too large",
+        [HUB_E_UNAVAILABLE] = "unavailable",
+        [HUB_E_REFUSED] = "refused",
+        [HUB_E_LOST] = "lost",
+        [HUB_E_NOMEM] = "out of memory",
+    };
+    if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
+        return names[code];
+    return "unknown";
 }

@@ -67,27 +67,26 @@ const char *job_repo_of(const json_t *input, const char *user)
 int job_backend_retry(job_ctx *c, int attempt, hub_err *err)
 {
     const worker_settings *ws = c->ws;
-    hub_err probe;
-    backend *b = backend_connect(&ws->cfg->backend_internal, 2000, &probe);
-    if (b) {
-        backend_close(b);
-        return 0;   /* the backend answers: the failure is the job's own */
-    }
+    /* only an unreachable or silent backend is worth waiting for: a refusal
+     * (unknown namespace, wrong password) or the job's own failure would
+     * fail the same way again */
+    if (err->code != HUB_E_UNAVAILABLE)
+        return 0;
     if (attempt >= ws->backend_retries || atomic_load(&ws->hard_stop)) {
-        hub_err_set(err, "content backend unavailable after %d attempt%s: %s", attempt,
-                    attempt == 1 ? "" : "s", probe.msg);
+        hub_err_prefix(err, "content backend unavailable after %d attempt%s", attempt,
+                       attempt == 1 ? "" : "s");
         return 0;
     }
     long long wait = ws->backend_backoff_ms;
     for (int i = 1; i < attempt && wait < 60000; i++)
         wait *= 2;
-    log_warn("job %s: attempt %d: %s; retrying in %lld ms", c->id, attempt, probe.msg, wait);
+    log_warn("job %s: attempt %d: %s; retrying in %lld ms", c->id, attempt, err->msg, wait);
     char msg[HUB_ERR_MAX + 64];
     snprintf(msg, sizeof msg, "Waiting for the content backend (attempt %d of %d)",
              attempt + 1, ws->backend_retries);
     job_watch_progress(c->watch, 0, msg);
     if (worker_sleep(ws, wait) != 0) {
-        hub_err_set(err, "content backend unavailable (worker stopping): %s", probe.msg);
+        hub_err_prefix(err, "content backend unavailable (worker stopping)");
         return 0;
     }
     return 1;

@@ -105,12 +105,12 @@ int job_open_upload(const job_ctx *c, const char **repo, const char **name, off_
 const char *job_repo_of(const json_t *input, const char *user);
 
 /* After an operation that needed the content backend failed with err:
- * when the backend answers, the failure is final (returns 0, err kept);
- * when it does not and attempts remain, waits the backoff of this attempt
- * (1-based; doubling from ws->backend_backoff_ms, heartbeats go on) and
- * returns 1 (try again); after the last attempt returns 0 with err =
- * "content backend unavailable after <n> attempts: <reason>". Also 0 when
- * the worker is stopping hard. */
+ * unless err->code is HUB_E_UNAVAILABLE (the backend could not be reached or
+ * stopped answering) the failure is final (returns 0, err kept); else, while
+ * attempts remain, waits the backoff of this attempt (1-based; doubling from
+ * ws->backend_backoff_ms, heartbeats go on) and returns 1 (try again); after
+ * the last attempt returns 0 with err = "content backend unavailable after
+ * <n> attempts: <reason>". Also 0 when the worker is stopping hard. */
 int job_backend_retry(job_ctx *c, int attempt, hub_err *err);
 
 #endif

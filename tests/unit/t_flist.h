@@ -81,7 +81,7 @@ static inline uint8_t *t_flist_db(const char *path, size_t *len)
     size_t n = 0;
     char *archive = t_slurp(path, &n);
     uint8_t *db = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     if (archive && flist_archive_unpack(archive, n, FLIST_MAX_DB_SIZE, &db, len, &err) != 0)
         db = NULL;
     free(archive);
@@ -97,7 +97,7 @@ static inline uint8_t *t_flist_db(const char *path, size_t *len)
 static inline flist *t_open_data(const char *name)
 {
     flist *f = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     if (flist_open(t_data(name), &f, &err) != 0) {
         fprintf(stderr, "open %s: %s\n", name, err.msg);
         return NULL;
@@ -136,7 +136,7 @@ static inline json_t *t_load_responses(const char *name)
         free(sa_); free(sb_); t_failed_checks++; } } while (0)
 
 /* Checks that metadata `name` of flist f exists and equals want exactly. */
-#define T_META_EQ(f, name, want) do { char *t_v_ = NULL; hub_err t_e_ = { "" }; \
+#define T_META_EQ(f, name, want) do { char *t_v_ = NULL; hub_err t_e_ = { 0 }; \
     if (flist_meta_get((f), (name), &t_v_, &t_e_) != 0) { \
         fprintf(stderr, "%s:%d: metadata %s: %s\n", __FILE__, __LINE__, (name), t_e_.msg); \
         t_failed_checks++; } \

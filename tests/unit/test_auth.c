@@ -40,7 +40,7 @@ static auth_ctx *ctx_with(int enabled, int readonly, long long max_age,
     s.jwt_leeway = 30;
     s.users_map = vmap;
     s.n_users_map = 1;
-    hub_err err = {{0}};
+    hub_err err = {0};
     auth_ctx *a = auth_ctx_new(&s, &err);
     if (!a)
         fprintf(stderr, "auth_ctx_new: %s\n", err.msg);
@@ -182,7 +182,7 @@ static void test_token_max_age(void)
  * applies to its issued-at. */
 static void test_token_own_expiry(void)
 {
-    hub_err err = {{0}};
+    hub_err err = {0};
     auth_result r;
     auth_ctx *a = ctx_with(1, 0, 0, NULL, NULL, 0);
     T_REQUIRE(a);

@@ -48,7 +48,7 @@ static void make_chunks(void)
 static void url_for(const t_redis *r, const char *fmt, backend_url *u)
 {
     char s[512];
-    hub_err err = { "" };
+    hub_err err = { 0 };
     snprintf(s, sizeof s, fmt, r->port);
     if (backend_url_parse(s, u, &err) != 0) {
         fprintf(stderr, "%s: %s\n", s, err.msg);
@@ -92,7 +92,7 @@ static long long raw_dbsize(const t_redis *r, const char *password, int db)
 static void test_exists_set_get(void)
 {
     T_REQUIRE(ready);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     backend *b = connect_fmt(&srv, "redis://127.0.0.1:%d", &err);
     T_REQUIRE(b);
     T_STREQ(err.msg, "");
@@ -163,7 +163,7 @@ static void test_exists_set_get(void)
 static void test_large_batches(void)
 {
     T_REQUIRE(ready);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     backend *b = connect_fmt(&srv, "redis://127.0.0.1:%d/1", &err);
     T_REQUIRE(b);
 
@@ -215,7 +215,7 @@ static void test_large_batches(void)
 static void test_select_db(void)
 {
     T_REQUIRE(ready);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     backend *b3 = connect_fmt(&srv, "redis://127.0.0.1:%d/3", &err);
     backend *b0 = connect_fmt(&srv, "redis://127.0.0.1:%d/0", &err);
     T_REQUIRE(b3 && b0);
@@ -260,7 +260,7 @@ static void test_select_db(void)
 static void test_auth(void)
 {
     T_REQUIRE(ready);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     char want[256];
 
     /* no password: connecting works (no command sent), the first command is refused */
@@ -322,7 +322,7 @@ static void test_auth(void)
 static void test_connection_refused(void)
 {
     backend_url u;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     int port = t_redis_free_port();
     T_REQUIRE(port > 0);
     char s[64], want[128];
@@ -346,7 +346,7 @@ static void test_server_killed(void)
 {
     T_REQUIRE(ready);
     static t_redis tmp;  /* registered for cleanup at exit: must outlive this frame */
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
     T_REQUIRE(t_redis_start(&tmp, NULL) == 0);
     backend *b = connect_fmt(&tmp, "redis://127.0.0.1:%d", &err);
@@ -405,7 +405,7 @@ static void test_server_killed(void)
 static void test_timeout(void)
 {
     T_REQUIRE(ready);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     backend *b = connect_fmt(&srv, "redis://127.0.0.1:%d", &err);
     T_REQUIRE(b);
     backend_url u;
@@ -416,7 +416,7 @@ static void test_timeout(void)
     /* connecting still works (the kernel completes the handshake), the
      * first command times out */
     backend *b2 = backend_connect(&u, 300, NULL);
-    hub_err err2 = { "" };
+    hub_err err2 = { 0 };
     int rc2 = b2 ? backend_exists(b2, (const uint8_t (*)[16])ids, 1, present, &err2) : -1;
     kill(srv.pid, SIGCONT);
     T_CHECK(rc == -1);

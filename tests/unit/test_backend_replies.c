@@ -45,7 +45,7 @@ static redisReply *from_wire(const char *bytes, size_t n)
 static void set_wire(const char *bytes, size_t n, const char *want)
 {
     redisReply *r = from_wire(bytes, n);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(r);
     if (!want) {
         T_CHECK(backend_check_set_reply(r, ID, &err) == 0);
@@ -60,7 +60,7 @@ static void set_wire(const char *bytes, size_t n, const char *want)
 static void ok_wire(const char *bytes, size_t n, const char *what, const char *want)
 {
     redisReply *r = from_wire(bytes, n);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(r);
     if (!want) {
         T_CHECK(backend_check_ok_reply(r, what, &err) == 0);
@@ -74,7 +74,7 @@ static void ok_wire(const char *bytes, size_t n, const char *what, const char *w
 
 static void test_set_replies_by_hand(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     redisReply r;
 
     /* 0-db stored it: the key comes back as a bulk string */
@@ -160,7 +160,7 @@ static void test_set_replies_on_the_wire(void)
 
 static void test_ok_replies(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     redisReply r = make(REDIS_REPLY_STATUS, "OK", 2);
     T_CHECK(backend_check_ok_reply(&r, "AUTH", &err) == 0);
     r = make(REDIS_REPLY_STRING, "OK", 2);

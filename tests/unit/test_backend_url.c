@@ -12,7 +12,7 @@
 static backend_url parse_ok(const char *s)
 {
     backend_url u;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     memset(&u, 0x55, sizeof u);
     if (backend_url_parse(s, &u, &err) != 0) {
         fprintf(stderr, "parse %s: %s\n", s, err.msg);
@@ -24,7 +24,7 @@ static backend_url parse_ok(const char *s)
 static void parse_bad(const char *s, const char *want)
 {
     backend_url u;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     memset(&u, 0, sizeof u);
     u.port = 4242;
     T_CHECK(backend_url_parse(s, &u, &err) == -1);
@@ -196,7 +196,7 @@ static void test_refusals(void)
 
 static void json_ok(const char *json, backend_url *u)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     if (backend_url_from_json(json, u, &err) != 0) {
         fprintf(stderr, "json %s: %s\n", json, err.msg);
         T_CHECK(0);
@@ -206,7 +206,7 @@ static void json_ok(const char *json, backend_url *u)
 static void json_bad(const char *json, const char *want)
 {
     backend_url u;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(backend_url_from_json(json, &u, &err) == -1);
     T_STREQ(err.msg, want);
 }

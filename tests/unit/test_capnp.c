@@ -181,7 +181,7 @@ static void test_example_a_aci(void)
     size_t len, outlen;
     uint8_t *msg = t_from_hex(HEX_A, &len), *out = NULL;
     flist_acl acl;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(msg && len == 80);
     T_REQUIRE(flist_acl_decode(msg, len, &acl, &err) == 0);
     T_STREQ(acl.uname, "root");
@@ -226,7 +226,7 @@ static void test_example_b_empty_root(void)
     size_t len, outlen;
     uint8_t *msg = t_from_hex(HEX_B, &len), *out = NULL;
     flist_dir *d = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(msg && len == 160);
     T_REQUIRE(flist_dir_decode(msg, len, &d, &err) == 0);
     T_STREQ(d->name, "");
@@ -253,7 +253,7 @@ static void test_example_c_file(void)
     size_t len, outlen;
     uint8_t *msg = t_from_hex(HEX_C, &len), *out = NULL;
     flist_dir *d = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     static const uint8_t hash[16] = { 0x88, 0xFA, 0x01, 0xB5, 0x0C, 0x46, 0xC4, 0xDA,
                                       0x94, 0xA1, 0xD7, 0xE4, 0xCB, 0x54, 0x82, 0x28 };
     static const uint8_t key[16] = { 0xD4, 0x12, 0x5B, 0x8B, 0x56, 0xDA, 0xD8, 0x1E,
@@ -300,7 +300,7 @@ static void test_all_kinds_layout(void)
                     .size = 4096, .nentries = 4, .entries = e };
     uint8_t *out = NULL;
     size_t outlen;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(flist_dir_encode(&d, &out, &outlen, &err) == 0);
     /* words after the 8-byte table: 0 root, 1 tag, 2..25 the four inodes;
      * 26 SubDir (0,1), 27 "k", 28 "d", 29 "" aclkey (NULL),
@@ -370,7 +370,7 @@ static void test_multisegment_aci(void)
     size_t len;
     uint8_t *msg = tmsg(s, 4, &len);
     flist_acl acl;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(msg);
     T_REQUIRE(flist_acl_decode(msg, len, &acl, &err) == 0);
     T_STREQ(acl.uname, "alice");
@@ -429,7 +429,7 @@ static void test_multisegment_dir(void)
     size_t len;
     uint8_t *msg = tmsg(s, 5, &len);
     flist_dir *d = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(msg);
     T_REQUIRE(flist_dir_decode(msg, len, &d, &err) == 0);
     T_STREQ(d->name, "y");
@@ -472,7 +472,7 @@ static void test_small_sections(void)
     size_t len;
     uint8_t *msg = tmsg(&s, 1, &len);
     flist_acl acl;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(flist_acl_decode(msg, len, &acl, &err) == 0);
     T_CHECK(acl.mode == 0755 && acl.id == 42);
     T_CHECK(acl.uid == -1 && acl.gid == -1);   /* absent: XOR default */
@@ -564,7 +564,7 @@ static void test_roundtrip_10000(void)
     }
     uint8_t *out = NULL, *again = NULL;
     size_t outlen = 0, againlen = 0;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_dir *back = NULL;
     T_REQUIRE(flist_dir_encode(&d, &out, &outlen, &err) == 0);
     T_CHECK(outlen > 4u * 1024 * 1024);       /* beyond zflist's 4 MiB (Q9) */
@@ -588,7 +588,7 @@ static void test_roundtrip_10000(void)
 static void expect_dir_fail(const uint8_t *msg, size_t len, const char *what)
 {
     flist_dir *d = (flist_dir *)1;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     int rc = flist_dir_decode(msg, len, &d, &err);
     T_CHECK(rc == -1);
     T_CHECK(d == NULL);
@@ -640,13 +640,13 @@ static void test_hostile_framing(void)
     memset(b + 8, 0, 8);
     memset(b + 16, 0xEE, 8);
     flist_dir *d = NULL;
-    hub_err e2 = { "" };
+    hub_err e2 = { 0 };
     T_CHECK(flist_dir_decode(b, 24, &d, &e2) == 0);
     T_CHECK(d && d->nentries == 0 && d->name && d->name[0] == 0 && d->size == 0);
     flist_dir_free(d);
 
     flist_acl acl;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(flist_acl_decode(b, 5, &acl, &err) == -1 && has(&err, "ACI: capnp: message truncated"));
     T_CHECK(acl.uname == NULL && acl.gname == NULL);
 }
@@ -791,7 +791,7 @@ static void test_hostile_inodes(void)
     size_t len;
     uint8_t *msg = tmsg(&s, 1, &len);
     flist_dir *d = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(flist_dir_decode(msg, len, &d, &err) == 0);
     T_CHECK(d->entries[0].nblocks == 1 && d->entries[0].blocks[0].id[0] == 0x08 &&
             d->entries[0].blocks[0].key[15] == 0x11);
@@ -844,7 +844,7 @@ static void test_traversal_limit(void)
 {
     size_t len;
     flist_dir *d = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     uint8_t *msg = shared_text_dir(4, 2000, &len);
     T_REQUIRE(msg);
     T_REQUIRE(flist_dir_decode(msg, len, &d, &err) == 0);
@@ -867,7 +867,7 @@ static void test_nesting_limit(void)
     uint8_t *msg = tmsg(&s, 1, &len);
     capn_reader r;
     capn_struct st;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(capn_reader_init(&r, msg, len, &err) == 0);
     T_REQUIRE(capn_root(&r, &st, &err) == 0);
     int i, rc = 0;
@@ -921,7 +921,7 @@ static void mutate_all(const uint8_t *msg, size_t len, int iterations, int *deco
         memcpy(exact, m, mlen);
         flist_dir *d = NULL;
         flist_acl acl;
-        hub_err err = { "" };
+        hub_err err = { 0 };
         if (flist_dir_decode(exact, mlen, &d, &err) == 0) {
             (*decoded)++;
             uint8_t *out;
@@ -956,7 +956,7 @@ static void test_random_mutations(void)
     flist_dir d = { .name = "x", .location = "x", .parent = "p", .aclkey = "a", .nentries = 4,
                     .entries = e };
     uint8_t *k = NULL;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(flist_dir_encode(&d, &k, &lk, &err) == 0);
     tseg s[3] = { 0 };
     set(&s[0], 0, P_F(0, 0, 1));

@@ -168,7 +168,7 @@ static void check_chunk_vector(const char *vname, const uint8_t *plain, json_t *
 
     uint8_t *back = malloc(FLIST_CHUNK_SIZE);
     size_t blen = 0;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(back);
     T_CHECK(chunk_decrypt(cipher, clen, id, key, back, FLIST_CHUNK_SIZE, &blen, &err) == 0);
     T_CHECK(blen == len && memcmp(back, p, len) == 0);
@@ -373,7 +373,7 @@ static void test_round_trip(void)
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             size_t n = sizes[i], clen = 0, blen = 0;
             uint8_t id[16], key[16], h[16];
-            hub_err err = { "" };
+            hub_err err = { 0 };
             if (zeros)
                 memset(plain, 0, n);
             else
@@ -415,7 +415,7 @@ static void expect_refused(const uint8_t *c, size_t clen, const uint8_t *id,
 {
     uint8_t plain[256];
     size_t plen = 12345;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(chunk_decrypt(c, clen, id, key, plain, cap, &plen, &err) == -1);
     T_STREQ(err.msg, want);
     T_CHECK(plen == 12345);  /* not touched on failure */
@@ -438,7 +438,7 @@ static void test_refusals(void)
                        "chunk a5147f6e7cac3a7076f942cb5e00d896: id mismatch (content does not hash to its id)");
         uint8_t plain[64];
         size_t plen = 0;
-        hub_err err = { "" };
+        hub_err err = { 0 };
         T_CHECK(chunk_decrypt(bad, clen, NULL, key, plain, sizeof plain, &plen, &err) == -1);
         T_CHECK(strncmp(err.msg, "chunk: ", 7) == 0);
     }

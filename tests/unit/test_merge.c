@@ -22,7 +22,7 @@ static flist *merge_names(const char *const *names, size_t n, const char *out,
                           flist_stats *st)
 {
     flist *in[8] = { 0 };
-    hub_err err = { "" };
+    hub_err err = { 0 };
     int ok = 1;
     for (size_t i = 0; i < n; i++)
         ok &= (in[i] = t_open_data(names[i])) != NULL;
@@ -146,7 +146,7 @@ static void test_metadata_union(void)
 {
     flist *a = t_open_data("a.flist"), *b = t_open_data("b.flist");
     T_REQUIRE(a && b);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(flist_meta_set(a, "backend", "{\"host\": \"from-a\", \"port\": 1}", &err) == 0);
     T_CHECK(flist_meta_set(a, "x", "from a", &err) == 0);
     T_CHECK(flist_meta_set(b, "x", "from b", &err) == 0);
@@ -235,7 +235,7 @@ static void test_single_and_errors(void)
     T_REQUIRE(f != NULL);
     flist *orig = t_open_data("sample.flist");
     T_REQUIRE(orig != NULL);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     json_t *got = flist_json_find(f, "/", 0, NULL, &err);
     json_t *exp = flist_json_find(orig, "/", 0, NULL, &err);
     T_JSON_EQ(got, exp);

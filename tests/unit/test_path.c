@@ -44,7 +44,7 @@ static void test_table(void)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const path_case *c = &CASES[i];
         char out[256];
-        hub_err err = { "" };
+        hub_err err = { 0 };
         memset(out, 'X', sizeof out);
         int rc = flist_path_clean(c->in, out, &err);
         if (c->out) {

@@ -86,7 +86,7 @@ static void check_find(const char *base)
     flist *f = t_open_data(flname);
     T_REQUIRE(f);
     int rc = 99;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     json_t *v = flist_json_find(f, "/", 0, &rc, &err);
     T_CHECK(rc == 0);
     T_REQUIRE(v);
@@ -404,7 +404,7 @@ static int content_cb(const flist_entry *e, void *ud)
         size_t clen;
         char *cipher = t_slurp(t_data(name), &clen);
         size_t plen = 0;
-        hub_err err = { "" };
+        hub_err err = { 0 };
         if (!cipher || chunk_decrypt((uint8_t *)cipher, clen, e->inode->blocks[i].id,
                                      e->inode->blocks[i].key, plain, FLIST_CHUNK_SIZE,
                                      &plen, &err) < 0) {
@@ -534,7 +534,7 @@ static void test_save(void)
 
     flist *f = t_open_data("sample.flist");
     T_REQUIRE(f);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     const char *be = "{\"namespace\": \"hub\", \"host\": \"zdb.example\", \"port\": 9900}";
     T_CHECK(flist_meta_set(f, "backend", be, &err) == 0);
     T_CHECK(flist_meta_set(f, "hello", NULL, &err) == 0);

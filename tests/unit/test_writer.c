@@ -120,7 +120,7 @@ static void expect_ours(json_t *o)
 
 static void check_sample(const char *path)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist *f = NULL;
     T_REQUIRE(flist_open(path, &f, &err) == 0);
 
@@ -224,7 +224,7 @@ static void check_sample(const char *path)
 
 static void test_sample_tar(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_stats st;
     memset(&st, 0xff, sizeof st);
     const char *out = t_tmp_path("sample.flist");
@@ -242,7 +242,7 @@ static void test_sample_tar(void)
 /* threads=1 (inline) and threads=2 give the same database, byte for byte. */
 static void test_threads_identical(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     const char *o1 = t_tmp_path("t1.flist"), *o2 = t_tmp_path("t2.flist");
     T_REQUIRE(build_tar(t_data("tree.tar.gz"), o1, 1, NULL, NULL, &err) == 0);
     T_REQUIRE(build_tar(t_data("tree.tar.gz"), o2, 2, NULL, NULL, &err) == 0);
@@ -316,7 +316,7 @@ static void expect_refused(const tar_member *m, size_t n, const char *msg)
 {
     const char *tar = t_tmp_path("bad.tar.gz"), *out = t_tmp_path("bad.flist");
     T_REQUIRE(make_tar(tar, m, n) == 0);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(build_tar(tar, out, 2, NULL, NULL, &err) == -1);
     T_STREQ(err.msg, msg);
     T_CHECK(!exists(out));
@@ -346,7 +346,7 @@ static void test_hostile_tar(void)
                                { "./etc/hl", 0, "/etc/passwd" } };
     const char *tar = t_tmp_path("abs.tar.gz"), *out = t_tmp_path("abs.flist");
     T_REQUIRE(make_tar(tar, abs, 3) == 0);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(build_tar(tar, out, 2, NULL, NULL, &err) == 0);
     flist *f = NULL;
     T_REQUIRE(flist_open(out, &f, &err) == 0);
@@ -391,7 +391,7 @@ static void test_tar_variants(void)
     for (size_t i = 0; i < 5; i++) {
         const char *tar = t_tmp_path("v.tar"), *out = t_tmp_path("v.flist");
         T_REQUIRE(make_tar_as(tar, m, 4, formats[i], filters[i]) == 0);
-        hub_err err = { "" };
+        hub_err err = { 0 };
         int rc = build_tar(tar, out, 2, NULL, NULL, &err);
         if (rc)
             fprintf(stderr, "variant %zu: %s\n", i, err.msg);
@@ -458,7 +458,7 @@ static void test_dir_source(void)
         T_CHECK(utimensat(AT_FDCWD, SRC(all[i]), ts, AT_SYMLINK_NOFOLLOW) == 0);
 #undef SRC
 
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_writer_opts o = { .threads = 2 };
     flist_writer *w = flist_writer_new(&o, &err);
     T_REQUIRE(w != NULL);
@@ -551,7 +551,7 @@ static void test_broken_tar(void)
 
     const char *tar = t_tmp_path("cut.tar.gz"), *out = t_tmp_path("cut.flist");
     write_bytes(tar, buf, n / 2);
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_CHECK(build_tar(tar, out, 2, NULL, NULL, &err) == -1);
     fprintf(stderr, "truncated: %s\n", err.msg);
     T_CHECK(strncmp(err.msg, "archive: ", 9) == 0);
@@ -586,7 +586,7 @@ static void test_broken_tar(void)
 
 static void test_semantics(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_writer_opts o = { .threads = 2 };
     flist_writer *w = flist_writer_new(&o, &err);
     T_REQUIRE(w != NULL);
@@ -755,7 +755,7 @@ static void test_semantics(void)
  * UTF-8 is ignored. */
 static void test_readme(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_writer_opts o = { .threads = 1 };
     char *v = NULL;
     flist *f = NULL;
@@ -796,7 +796,7 @@ static void test_readme(void)
 
 static void test_errors(void)
 {
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_writer_opts o = { .threads = 2 };
     flist_writer *w = flist_writer_new(&o, &err);
     T_REQUIRE(w != NULL);
@@ -838,7 +838,7 @@ static void test_errors(void)
 static void test_big_dir(void)
 {
     enum { N = 20000 };
-    hub_err err = { "" };
+    hub_err err = { 0 };
     flist_writer_opts o = { .threads = 2 };
     flist_writer *w = flist_writer_new(&o, &err);
     T_REQUIRE(w != NULL);
@@ -915,7 +915,7 @@ static void test_backend(void)
     char url[64];
     snprintf(url, sizeof url, "redis://%s:%d", r.host, r.port);
     backend_url bu;
-    hub_err err = { "" };
+    hub_err err = { 0 };
     T_REQUIRE(backend_url_parse(url, &bu, &err) == 0);
 
     flist_stats st;
