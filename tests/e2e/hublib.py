@@ -1,11 +1,15 @@
 """hublib.py - shared helpers of the end-to-end tests: free ports, temporary
-directories, a real redis-server and the hub binaries started by pid with
-cleanup even on failure, a small HTTP client and a minimal RESP client.
+directories, a real redis-server, a real 0-db and the hub binaries started by
+pid with cleanup even on failure, a small HTTP client and a minimal RESP
+client.
 
 Environment (set by ctest, tests/CMakeLists.txt):
   HUB_BIN       directory of the built binaries (flist-hub-api, ...)
   HUB_TESTDATA  the reference test data (tests/data)
   HUB_SOURCE    the source tree
+  ZDB_BIN       the 0-db server (default: ../shared/tools/zdb beside the
+                source tree). Without it, 0-db tests are skipped with a
+                message naming ZDB_BIN, except under CI=true where they fail.
 
 Typical use:
     with RedisServer() as redis, ApiServer({"authentication": "false"}, redis=redis) as api:
@@ -150,6 +154,158 @@ class RedisServer:
 
     def cmd(self, *args):
         return resp_command(self.port, *args)
+
+
+    # ---- the content backend interface shared with ZdbServer ----
+    kind = "redis"
+
+    def namespace(self, name=None, password=None):
+        """A namespace for chunks: for Redis a database number (name must
+        be one; default "0"). Passwords are a 0-db feature."""
+        assert password is None, "redis namespaces have no password"
+        return name or "0"
+
+    def backend_url(self, ns="0", password=None):
+        return "redis://127.0.0.1:%d/%s" % (self.port, ns)
+
+    def backend_config(self, ns="0", password=None):
+        """The backend-internal-* configuration keys for this server."""
+        return {"backend-internal-kind": "redis", "backend-internal-host": "127.0.0.1",
+                "backend-internal-port": str(self.port), "backend-internal-name": ns,
+                "backend-internal-pass": ""}
+
+    def backend_metadata(self, ns="0"):
+        """The `backend` metadata an flist made with backend_url(ns) holds."""
+        return {"host": "127.0.0.1", "port": self.port, "namespace": ns}
+
+    def chunk_commands(self, ns, commands, password=None):
+        """Runs raw commands (lists) in namespace ns, pipelined; returns
+        their replies (the SELECT's reply dropped)."""
+        return resp_pipeline(self.port, [["SELECT", ns]] + list(commands))[1:]
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+
+def zdb_binary():
+    """Path of the 0-db server, or None."""
+    path = os.environ.get("ZDB_BIN") or os.path.join(HUB_SOURCE, "..", "shared", "tools", "zdb")
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+ZDB_MISSING = ("0-db server not found: set ZDB_BIN to the zdb binary "
+               "(../shared/tools/zdb beside the source tree)")
+
+
+def require_zdb(test=None):
+    """Skips the calling test (or test class) when zdb is missing; under
+    CI=true fails instead: a missing 0-db must never pass silently."""
+    if zdb_binary():
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise AssertionError(ZDB_MISSING + " (CI=true: 0-db tests must run)")
+    raise unittest.SkipTest(ZDB_MISSING)
+
+
+class ZdbServer:
+    """A private 0-db (user mode) on a free port in a temporary directory,
+    with the interface of RedisServer's content backend part. start()/stop(),
+    kill() then start() restarts it on the same port and data."""
+
+    kind = "zdb"
+
+    def __init__(self):
+        require_zdb()
+        self.port = None
+        self.dir = None
+        self.proc = None
+        self.passwords = {}
+
+    def start(self):
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="hub-zdb-")
+            self.port = free_port()
+        argv = [zdb_binary(), "--listen", "127.0.0.1", "--port", str(self.port), "--mode", "user",
+                "--data", os.path.join(self.dir, "data"), "--index", os.path.join(self.dir, "index")]
+        self.proc = Process(argv, log_path=os.path.join(self.dir, "zdb.log"))
+        try:
+            wait_port(self.port, proc=self.proc.proc)
+            deadline = time.time() + 10
+            while self.cmd("PING") != "PONG":
+                if time.time() > deadline:
+                    raise RuntimeError("zdb does not answer PING")
+                time.sleep(0.05)
+        except Exception:
+            sys.stderr.write(self.proc.output()[-2000:])
+            self.stop()
+            raise
+        return self
+
+    def kill(self):
+        """kill -9, keeping the port and the data."""
+        if self.proc:
+            self.proc.stop(signal.SIGKILL)
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def cmd(self, *args):
+        return resp_command(self.port, *args)
+
+    def namespace(self, name=None, password=None):
+        """Creates namespace `name` (NSNEW; "default" exists already), with
+        a password when given (then writes need it: NSSET public 0 keeps
+        reads private too). Returns the name."""
+        name = name or "default"
+        if name != "default":
+            assert self.cmd("NSNEW", name) == "OK"
+            if password:
+                assert self.cmd("NSSET", name, "password", password) == "OK"
+                assert self.cmd("NSSET", name, "public", "0") == "OK"
+                self.passwords[name] = password
+        return name
+
+    def backend_url(self, ns="default", password=None):
+        password = password if password is not None else self.passwords.get(ns)
+        auth = ":%s@" % password if password else ""
+        return "zdb://%s127.0.0.1:%d/%s" % (auth, self.port, ns)
+
+    def backend_config(self, ns="default", password=None):
+        password = password if password is not None else self.passwords.get(ns, "")
+        return {"backend-internal-kind": "zdb", "backend-internal-host": "127.0.0.1",
+                "backend-internal-port": str(self.port), "backend-internal-name": ns,
+                "backend-internal-pass": password}
+
+    def backend_metadata(self, ns="default"):
+        return {"host": "127.0.0.1", "port": self.port, "namespace": ns}
+
+    def chunk_commands(self, ns, commands, password=None):
+        password = password if password is not None else self.passwords.get(ns)
+        select = ["SELECT", ns] + ([password] if password else [])
+        return resp_pipeline(self.port, [select] + list(commands))[1:]
+
+
+def backend_server(kind):
+    """A started content backend of the kind ("redis" or "zdb")."""
+    return (ZdbServer() if kind == "zdb" else RedisServer()).start()
 
 
 def _resp_encode(args):

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""End-to-end tests of the `flist` command against a real redis-server.
+"""End-to-end tests of the `flist` command against a real redis-server and
+a real 0-db (the production content backend).
 
 Creates flists from the reference tree, reads them back, fetches and
 checks contents, merges, and feeds it bad input. Every comparison is against
-the reference zflist output in tests/data (FLIST-FORMAT.md, tests/data/README.md).
+the reference zflist output in tests/data (docs/FLIST-FORMAT.md,
+tests/data/README.md). CliTest runs on Redis, CliTestZdb runs the same tests
+on 0-db plus 0-db's own cases (namespace passwords, unknown namespaces).
 """
 import io
 import json
@@ -17,7 +20,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import RedisServer, free_port, resp_pipeline  # noqa: E402
+from hublib import backend_server, free_port, resp_pipeline  # noqa: E402
 
 BIN = os.environ.get("HUB_BIN", "build/bin")
 DATA = os.environ.get("HUB_TESTDATA", "tests/data")
@@ -58,14 +61,17 @@ def tree_files():
     return out
 
 
-def load_chunks(redis, db):
-    """Stores every reference chunk in redis database `db`, pipelined."""
-    cmds = [["SELECT", str(db)]]
+def load_chunks(server, ns):
+    """Stores every reference chunk in namespace ns of the backend server,
+    pipelined."""
+    cmds, keys = [], []
     for name in os.listdir(data("chunks")):
         with open(os.path.join(data("chunks"), name), "rb") as f:
-            cmds.append([b"SET", bytes.fromhex(name), f.read()])
-    replies = resp_pipeline(redis.port, cmds)
-    assert all(r in (b"OK", "OK") for r in replies), replies[:3]
+            keys.append(bytes.fromhex(name))
+            cmds.append([b"SET", keys[-1], f.read()])
+    replies = server.chunk_commands(ns, cmds)
+    # Redis answers OK, 0-db the key it stored
+    assert all(r in (b"OK", "OK", k) for r, k in zip(replies, keys)), replies[:3]
 
 
 def compare_tree(test, root, expected, names_numeric=True):
@@ -99,23 +105,33 @@ def compare_tree(test, root, expected, names_numeric=True):
 
 
 class CliTest(unittest.TestCase):
+    KIND = "redis"
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="flist-cli-")
-        cls.redis = RedisServer()
-        cls.redis.start()
-        cls.backend = f"redis://127.0.0.1:{cls.redis.port}/0"
+        cls.server = backend_server(cls.KIND)
+        cls.ns = cls.server.namespace()
+        cls.backend = cls.server.backend_url(cls.ns)
         cls.out = os.path.join(cls.tmp, "tree.flist")
-        cls.first = run_json("create", "--json", "--backend", cls.backend,
-                             data("tree.tar.gz"), cls.out)
+        try:
+            cls.first = run_json("create", "--json", "--backend", cls.backend,
+                                 data("tree.tar.gz"), cls.out)
+        except Exception:
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.redis.stop()
+        cls.server.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def path(self, name):
         return os.path.join(self.tmp, name)
+
+    def fresh_namespace(self, n):
+        """A namespace of its own for a test (Redis: database n)."""
+        return self.server.namespace(str(n) if self.KIND == "redis" else "ns%d" % n)
 
     # --- create and read back ------------------------------------------
 
@@ -166,7 +182,7 @@ class CliTest(unittest.TestCase):
         want = tree_files()["/.README.md"][1].decode()
         self.assertEqual(readme, {"metadata": "readme", "value": {"readme": want}})
         backend = run_json("metadata", "--json", self.out, "backend")["value"]
-        self.assertEqual(backend, {"host": "127.0.0.1", "port": self.redis.port, "namespace": "0"})
+        self.assertEqual(backend, self.server.backend_metadata(self.ns))
 
     def test_meta_options(self):
         out = self.path("meta.flist")
@@ -255,8 +271,9 @@ class CliTest(unittest.TestCase):
     # --- the reference flists ------------------------------------------
 
     def test_reference_flists_read_and_check(self):
-        load_chunks(self.redis, 1)
-        ref = f"redis://127.0.0.1:{self.redis.port}/1"
+        ns = self.fresh_namespace(1)
+        load_chunks(self.server, ns)
+        ref = self.server.backend_url(ns)
         dest = self.path("sample-get")
         run("get", "--backend", ref, data("sample.flist"), "/", dest)
         compare_tree(self, dest, tree_files(), names_numeric=False)
@@ -270,10 +287,10 @@ class CliTest(unittest.TestCase):
 
     def test_check_reports_missing_chunk(self):
         out = self.path("missing.flist")
-        db = f"redis://127.0.0.1:{self.redis.port}/2"
-        run("create", "--backend", db, data("tree.tar.gz"), out)
+        ns = self.fresh_namespace(2)
+        run("create", "--backend", self.server.backend_url(ns), data("tree.tar.gz"), out)
         hello = run_json("stat", "--json", out, "/hello.txt")["chunks"][0]["key"]
-        resp_pipeline(self.redis.port, [["SELECT", "2"], [b"DEL", bytes.fromhex(hello)]])
+        self.server.chunk_commands(ns, [[b"DEL", bytes.fromhex(hello)]])
         p = run("check", "--json", out, check=False)
         self.assertEqual(p.returncode, 1)
         r = json.loads(p.stdout)["response"]
@@ -349,26 +366,80 @@ class CliTest(unittest.TestCase):
 
     def test_unreachable_backend(self):
         port = free_port()
-        p = run("create", "--backend", f"redis://127.0.0.1:{port}", data("tree.tar.gz"),
-                self.path("nb.flist"), check=False)
+        url = f"{self.KIND}://127.0.0.1:{port}"
+        p = run("create", "--backend", url, data("tree.tar.gz"), self.path("nb.flist"), check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("127.0.0.1:%d" % port, p.stderr)
         self.assertFalse(os.path.exists(self.path("nb.flist")))
-        p = run("check", "--backend", f"redis://127.0.0.1:{port}", self.out, check=False)
+        p = run("check", "--backend", url, self.out, check=False)
         self.assertEqual(p.returncode, 1)
 
     def test_tampered_chunk_refused(self):
         out = self.path("tamper.flist")
-        db = f"redis://127.0.0.1:{self.redis.port}/3"
-        run("create", "--backend", db, data("tree.tar.gz"), out)
+        ns = self.fresh_namespace(3)
+        run("create", "--backend", self.server.backend_url(ns), data("tree.tar.gz"), out)
         key = run_json("stat", "--json", out, "/hello.txt")["chunks"][0]["key"]
-        resp_pipeline(self.redis.port, [["SELECT", "3"], [b"SET", bytes.fromhex(key), b"\x00" * 20]])
+        self.server.chunk_commands(ns, [[b"SET", bytes.fromhex(key), b"\x00" * 20]])
         dest = self.path("tampered.txt")
         p = run("get", out, "/hello.txt", dest, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("/hello.txt", p.stderr)
         self.assertFalse(os.path.exists(dest))
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith(".tmp-")], [])
+
+
+class CliTestZdb(CliTest):
+    """Every test above with 0-db as the backend, and 0-db's own cases."""
+    KIND = "zdb"
+
+    def test_namespace_with_password(self):
+        ns = self.server.namespace("secret", password="s3cret pass")
+        url = self.server.backend_url(ns)
+        out = self.path("secret.flist")
+        r = run_json("create", "--json", "--backend", url, data("tree.tar.gz"), out)
+        self.assertEqual(r["chunks_uploaded"], 22)
+        # the password never lands in the flist
+        self.assertEqual(run_json("metadata", "--json", out, "backend")["value"],
+                         self.server.backend_metadata(ns))
+        dest = self.path("secret-get")
+        run("get", "--backend", url, out, "/", dest)
+        compare_tree(self, dest, tree_files())
+        self.assertEqual(run("check", "--backend", url, out).returncode, 0)
+        # without the password: refused at once, with 0-db's reason
+        for args in (["create", "--backend", self.server.backend_url(ns, password=""),
+                      data("tree.tar.gz"), self.path("nopw.flist")],
+                     ["check", "--backend", self.server.backend_url(ns, password="wrong"), out]):
+            p = run(*args, check=False)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn(f"backend 127.0.0.1:{self.server.port}: SELECT secret:", p.stderr)
+        self.assertFalse(os.path.exists(self.path("nopw.flist")))
+
+    def test_read_only_namespace_refuses_writes(self):
+        """A public namespace with a password selected without it is
+        read-only: SET is refused with 0-db's message, nothing is written."""
+        ns = self.server.namespace("pubro")
+        self.assertEqual(self.server.cmd("NSSET", ns, "password", "pw"), "OK")
+        p = run("create", "--backend", self.server.backend_url(ns, password=""),
+                data("tree.tar.gz"), self.path("ro.flist"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("read-only", p.stderr)
+        self.assertFalse(os.path.exists(self.path("ro.flist")))
+
+    def test_unknown_namespace_is_a_clear_error(self):
+        import time
+        t0 = time.time()
+        for args in (["create", "--backend", self.server.backend_url("nosuchns"),
+                      data("tree.tar.gz"), self.path("nons.flist")],
+                     ["check", "--backend", self.server.backend_url("nosuchns"), self.out],
+                     ["get", "--backend", self.server.backend_url("nosuchns"), self.out, "/",
+                      self.path("nons-get")]):
+            p = run(*args, check=False)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn(f"backend 127.0.0.1:{self.server.port}: SELECT nosuchns: "
+                          "Namespace not found", p.stderr)
+        self.assertLess(time.time() - t0, 5, "an unknown namespace must not hang")
+        self.assertFalse(os.path.exists(self.path("nons.flist")))
+        self.assertFalse(os.path.exists(self.path("nons-get")))
 
 
 if __name__ == "__main__":

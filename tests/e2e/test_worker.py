@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end tests of flist-hub-worker: the job kinds.
 
-A real redis-server holds the queue, a second one is the content backend.
+A real redis-server holds the queue, a second one (WorkerJobs) or a real
+0-db with a password-protected namespace (WorkerJobsZdb) is the content
+backend.
 Jobs are created in Redis exactly as queue_job_create does (the hash
 hub:job:<id> + XADD hub:jobs), with the input contract of worker/jobs.h and
 spool files written by the test. The published flists are checked with the
@@ -25,7 +27,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import RedisServer, free_port, resp_pipeline  # noqa: E402
+from hublib import RedisServer, backend_server, free_port, resp_pipeline  # noqa: E402
 
 BIN = os.environ.get("HUB_BIN", "build/bin")
 WORKER = os.path.join(BIN, "flist-hub-worker")
@@ -72,12 +74,15 @@ def make_tar(entries, gz=True):
 
 
 class Hub:
-    """Queue redis + backend redis + directories + worker processes."""
+    """Queue redis + content backend (redis, or 0-db with a password-protected
+    namespace) + directories + worker processes."""
 
-    def __init__(self, queue_args=(), env=None):
+    def __init__(self, queue_args=(), env=None, backend_kind="redis"):
         self.root = tempfile.mkdtemp(prefix="hub-worker-test-")
+        self.backend = backend_server(backend_kind)
+        self.ns = self.backend.namespace("hubns", password="hub pass") if backend_kind == "zdb" \
+            else self.backend.namespace()
         self.queue = RedisServer(extra_args=queue_args).start()
-        self.backend = RedisServer().start()
         self.public = os.path.join(self.root, "public", "users")
         self.upload = os.path.join(self.root, "workdir", "distfiles")
         self.workers = []
@@ -86,10 +91,6 @@ class Hub:
             "HUB_USERDATA_ROOT_PATH": os.path.join(self.root, "public"),
             "HUB_WORKDIR_ROOT_PATH": os.path.join(self.root, "workdir"),
             "HUB_REDIS_URL": f"redis://127.0.0.1:{self.queue.port}/0",
-            "HUB_BACKEND_INTERNAL_KIND": "redis",
-            "HUB_BACKEND_INTERNAL_HOST": "127.0.0.1",
-            "HUB_BACKEND_INTERNAL_PORT": str(self.backend.port),
-            "HUB_BACKEND_INTERNAL_NAME": "0",
             "HUB_BACKEND_PUBLIC_HOST": PUBLIC_BACKEND["host"],
             "HUB_BACKEND_PUBLIC_PORT": str(PUBLIC_BACKEND["port"]),
             "HUB_BACKEND_PUBLIC_NAME": PUBLIC_BACKEND["namespace"],
@@ -99,6 +100,8 @@ class Hub:
             "HUB_WORKER_JOBS": "2",
             "HUB_LOG_LEVEL": "debug",
         })
+        for key, value in self.backend.backend_config(self.ns).items():
+            self.env["HUB_" + key.upper().replace("-", "_")] = value
         self.env.update(env or {})
         os.makedirs(self.public)
         os.makedirs(self.upload)
@@ -217,7 +220,7 @@ class Hub:
         return os.path.join(self.public, repo, name)
 
     def backend_url(self):
-        return f"redis://127.0.0.1:{self.backend.port}/0"
+        return self.backend.backend_url(self.ns)
 
     def repo_entries(self, repo):
         d = os.path.join(self.public, repo)
@@ -277,9 +280,11 @@ ENTRIES = [
 
 
 class WorkerJobs(unittest.TestCase):
+    KIND = "redis"
+
     @classmethod
     def setUpClass(cls):
-        cls.hub = Hub()
+        cls.hub = Hub(backend_kind=cls.KIND)
         cls.worker = cls.hub.start_worker()
 
     @classmethod
@@ -467,11 +472,7 @@ class WorkerJobs(unittest.TestCase):
 
     def test_upload_flist_accepted(self):
         hub = self.hub
-        other = RedisServer().start()
-        try:
-            data = self.make_flist(ENTRIES, hub.backend_url())
-        finally:
-            other.stop()
+        data = self.make_flist(ENTRIES, hub.backend_url())
         spool = hub.spool(data, ".flist")
         jid = hub.create_job("upload-flist", "frank", {"file": spool, "filename": "mine.flist",
                                                        "name": "mine.flist", "repository": "frank"})
@@ -493,10 +494,10 @@ class WorkerJobs(unittest.TestCase):
 
     def test_upload_flist_refused_when_chunks_missing(self):
         hub = self.hub
-        other = RedisServer().start()
+        other = backend_server(self.KIND)
         try:
             data = self.make_flist([("only-elsewhere", b"content not on the hub backend")],
-                                   f"redis://127.0.0.1:{other.port}/0")
+                                   other.backend_url(other.namespace()))
         finally:
             other.stop()
         spool = hub.spool(data, ".flist")
@@ -586,6 +587,35 @@ class WorkerJobs(unittest.TestCase):
                                               "sources": ["lou/gone.flist"]})
         j = hub.wait_job(jid)
         self.assertEqual((j["state"], j["error"]), ("failed", "lou/gone.flist does not exists"))
+
+
+class WorkerJobsZdb(WorkerJobs):
+    """Every job above with 0-db as the content backend (a namespace with a
+    password), and 0-db's own failure: a namespace that does not exist."""
+    KIND = "zdb"
+
+    def test_unknown_namespace_fails_at_once(self):
+        hub = Hub(backend_kind="zdb", env={"HUB_BACKEND_INTERNAL_NAME": "nosuchns",
+                                           "HUB_WORKER_BACKEND_BACKOFF_MS": "2000"})
+        try:
+            hub.start_worker()
+            t0 = time.time()
+            jid, spool = hub.upload_job("uma", "a.flist", make_tar([("a", b"1")]))
+            j = hub.wait_job(jid)
+            # a refusal is not an outage: no retries, no waiting
+            self.assertLess(time.time() - t0, 2)
+            self.assertEqual((j["state"], j["error"]),
+                             ("failed", f"archive.tar.gz: backend 127.0.0.1:{hub.backend.port}: "
+                                        "SELECT nosuchns: Namespace not found"))
+            self.assertTrue(wait_gone(spool))
+            self.assertEqual(hub.repo_entries("uma"), [])
+            data = self.make_flist([("a", b"1")], None)
+            j = hub.wait_job(hub.create_job("upload-flist", "uma", {"file": hub.spool(data, ".flist"),
+                                                                     "name": "b.flist"}))
+            self.assertEqual(j["state"], "failed")
+            self.assertIn("SELECT nosuchns: Namespace not found", j["error"])
+        finally:
+            hub.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests of the whole hub: the real flist-hub-api and
 flist-hub-worker sharing one configuration file, a redis-server for the
-queue and another one as the content backend.
+queue and another one (WholeHub) or a real 0-db (WholeHubZdb) as the content
+backend.
 
 Uploads in compatibility mode (the original's reply) and in async mode (job
 status route and the /listen event stream), upload-flist accepted and
@@ -15,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import ApiServer, Process, RedisServer, multipart  # noqa: E402
+from hublib import ApiServer, Process, RedisServer, backend_server, multipart  # noqa: E402
 from test_worker import (BIG, ENTRIES, MSG_NOT_PRESENT, PUBLIC_BACKEND, README,  # noqa: E402
                          expected_tree, fetch_tree, flist_cmd, flist_json, make_tar)
 
@@ -24,16 +25,17 @@ ME = "Administrator"
 
 
 class WholeHub(unittest.TestCase):
+    KIND = "redis"
+
     @classmethod
     def setUpClass(cls):
+        cls.backend = backend_server(cls.KIND)
+        cls.ns = cls.backend.namespace("hub", password="pw") if cls.KIND == "zdb" \
+            else cls.backend.namespace()
         cls.queue = RedisServer().__enter__()
-        cls.backend = RedisServer().__enter__()
         cls.api = ApiServer({
             "redis-url": cls.queue.url,
-            "backend-internal-kind": "redis",
-            "backend-internal-host": "127.0.0.1",
-            "backend-internal-port": str(cls.backend.port),
-            "backend-internal-name": "0",
+            **cls.backend.backend_config(cls.ns),
             "backend-public-host": PUBLIC_BACKEND["host"],
             "backend-public-port": str(PUBLIC_BACKEND["port"]),
             "backend-public-name": PUBLIC_BACKEND["namespace"],
@@ -55,7 +57,7 @@ class WholeHub(unittest.TestCase):
             raise AssertionError(f"worker exit status {status}, log:\n{log[-4000:]}")
 
     def backend_url(self):
-        return f"redis://127.0.0.1:{self.backend.port}/0"
+        return self.backend.backend_url(self.ns)
 
     def fetch(self, path):
         return fetch_tree(self.backend_url(), path, self.api.root)
@@ -141,11 +143,12 @@ class WholeHub(unittest.TestCase):
         path = os.path.join(self.api.public, ME, "up.flist")
         self.assertEqual(flist_json("metadata", "--json", path, "backend")["value"], PUBLIC_BACKEND)
         # chunks that are not on the hub's backend: the original's refusal
-        other = RedisServer().__enter__()
+        other = backend_server(self.KIND)
         try:
-            data = self.make_flist([("elsewhere", b"not on the hub")], other.url)
+            data = self.make_flist([("elsewhere", b"not on the hub")],
+                                   other.backend_url(other.namespace()))
         finally:
-            other.__exit__(None, None, None)
+            other.stop()
         status, _, body = self.post_file("/api/flist/me/upload-flist", "no.flist", data)
         self.assertEqual((status, json.loads(body)), (500, {"status": "error", "message": MSG_NOT_PRESENT}))
         self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "no.flist")))
@@ -171,6 +174,12 @@ class WholeHub(unittest.TestCase):
         while os.listdir(self.api.upload_dir) and time.time() < deadline:
             time.sleep(0.05)
         self.assertEqual(os.listdir(self.api.upload_dir), [])
+
+
+class WholeHubZdb(WholeHub):
+    """The same through the api, with a 0-db namespace (with a password) as
+    the content backend, as the public hub runs."""
+    KIND = "zdb"
 
 
 if __name__ == "__main__":

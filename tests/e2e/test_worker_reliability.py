@@ -7,7 +7,8 @@ back after the grace period), Redis restarted with AOF appendfsync always
 (no job lost), content backend stopped then started again, long jobs kept
 by their heartbeats (two at once in one worker), a full disk (RLIMIT_FSIZE),
 job-ttl, dead-lettering after K deliveries (spool and staging removed), and
-two workers running 20 uploads of 5 users at once.
+two workers running 20 uploads of 5 users at once; a 0-db content backend
+killed, restarted and paused in the middle of a job.
 Helpers (Hub, make_tar, ...) come from test_worker.py.
 """
 import io
@@ -208,6 +209,63 @@ class Reliability(unittest.TestCase):
         jid, spool = hub.upload_job("eve", "b.flist", make_tar([("b", b"2")]))
         self.assertEqual(hub.wait_job(jid)["state"], "done")
         self.assertEqual(hub.fetch_tree(hub.published("eve", "b.flist")), {"/b": b"2"})
+
+    def zdb_hub_with_running_upload(self, retries, backoff_ms):
+        """A hub on 0-db with a 128 MiB upload running; returns (hub, jid, spool)."""
+        self.hub = hub = Hub(backend_kind="zdb",
+                             env={"HUB_WORKER_JOBS": "1", "HUB_WORKER_THREADS": "1",
+                                  "HUB_WORKER_BACKEND_RETRIES": str(retries),
+                                  "HUB_WORKER_BACKEND_BACKOFF_MS": str(backoff_ms)})
+        hub.start_worker()
+        jid, spool = hub.upload_job("zoe", "big.flist", big_tar(), filename="big.tar")
+        wait_running(hub, jid)
+        return hub, jid, spool
+
+    def test_zdb_killed_mid_job_retries_then_fails(self):
+        hub, jid, spool = self.zdb_hub_with_running_upload(3, 200)
+        hub.backend.kill()
+        j = hub.wait_job(jid, timeout=60)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertEqual(j["error"], f"big.tar: content backend unavailable after 3 attempts: "
+                                     f"backend 127.0.0.1:{hub.backend.port}: connection refused")
+        msgs = [e.get("message") for e, _ in hub.events(jid)]
+        self.assertIn("Waiting for the content backend (attempt 3 of 3)", msgs)
+        self.assertEqual(hub.repo_entries("zoe"), [])
+        self.assertTrue(wait_gone(spool))
+
+    def test_zdb_restarted_mid_job_job_finishes(self):
+        hub, jid, spool = self.zdb_hub_with_running_upload(5, 500)
+        hub.backend.kill()
+        time.sleep(0.3)
+        hub.backend.start()               # same port, same data
+        j = hub.wait_job(jid, timeout=120)
+        self.assertEqual(j["state"], "done", j)
+        msgs = [e.get("message") for e, _ in hub.events(jid)]
+        self.assertIn("Waiting for the content backend (attempt 2 of 5)", msgs)
+        self.check_one_flist("zoe", "big.flist", spool)
+        chk = flist_json("check", "--backend", hub.backend_url(), "--json",
+                         hub.published("zoe", "big.flist"))
+        self.assertEqual(chk["missing"], [])
+
+    def test_zdb_paused_mid_job_job_finishes(self):
+        """SIGSTOP: connections are still accepted by the kernel but nothing
+        answers; the client's timeout turns it into a retry, and the job
+        finishes once 0-db runs again."""
+        hub, jid, spool = self.zdb_hub_with_running_upload(5, 500)
+        hub.backend.pause()
+        waiting = "Waiting for the content backend (attempt 2 of 5)"
+        deadline = time.time() + 30       # the backend client's 5 s timeout, then backoff
+        try:
+            while time.time() < deadline:
+                if waiting in [e.get("message") for e, _ in hub.events(jid)]:
+                    break
+                time.sleep(0.1)
+        finally:
+            hub.backend.resume()
+        self.assertIn(waiting, [e.get("message") for e, _ in hub.events(jid)])
+        j = hub.wait_job(jid, timeout=120)
+        self.assertEqual(j["state"], "done", j)
+        self.check_one_flist("zoe", "big.flist", spool)
 
     def test_disk_full(self):
         """Writes of the flist fail (RLIMIT_FSIZE: EFBIG, as ENOSPC would):
