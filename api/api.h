@@ -26,6 +26,7 @@ typedef struct api_route api_route;
 typedef struct api_req api_req;
 typedef struct api_upload api_upload;
 typedef struct api_wait api_wait;
+typedef struct reply_store reply_store;
 
 /* The process-wide state, immutable while serving except where noted. */
 typedef struct api_server {
@@ -33,6 +34,7 @@ typedef struct api_server {
     repo_store *store;
     auth_ctx *auth;
     api_cache *cache;
+    reply_store *replies;          /* shared reply store; NULL = off */
     api_metrics *metrics;
     struct MHD_Daemon *daemon;
     _Atomic int stopping;          /* SIGTERM received */
@@ -62,6 +64,7 @@ struct api_req {
     int status;                    /* status of the reply (metrics) */
     int64_t t0_ns;                 /* start (latency histogram) */
     int replied;                   /* a response was queued */
+    int counted;                   /* counted in /metrics (api_count_request) */
     /* bodies */
     api_upload *upload;            /* multipart uploads */
     char *body;                    /* small bodies (merge JSON, urlencoded) */
@@ -70,6 +73,12 @@ struct api_req {
     /* compatibility-mode wait */
     api_wait *wait;
 };
+
+/* Counts r in /metrics (route, status, latency, upload bytes) once: when
+ * its reply is queued, so that a client reading /metrics right after its
+ * reply sees its own request, or at completion (499) when nothing was
+ * queued. In server.c. */
+void api_count_request(api_req *r);
 
 /* ---- replies (reply.c). Each queues the reply and returns MHD's result;
  * every reply carries Access-Control-Allow-Origin: * ---- */
@@ -113,9 +122,6 @@ enum MHD_Result api_text_take(api_req *r, int status, const char *ctype, char *b
 /* 302 to location (absolute URLs unchanged; "/x" made absolute from Host
  * and X-Forwarded-Proto, §2.5). extra_cookie: a Set-Cookie value or NULL. */
 enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra_cookie);
-
-/* E-JSON text of v with the trailing newline (malloc'ed) or NULL. */
-char *api_dump_ejson(const json_t *v, size_t *len);
 
 /* ---- request helpers (server.c) ---- */
 

@@ -16,9 +16,11 @@
 #include "cache.h"
 #include "flist.h"
 #include "flist_json.h"
+#include "flist_replies.h"
 #include "handlers.h"
 #include "inspect.h"
 #include "log.h"
+#include "reply_store.h"
 
 /* ------------------------------------------------------------------ */
 /* cache helpers                                                       */
@@ -197,7 +199,7 @@ enum MHD_Result h_repo_list(api_req *r)
     if (!a)
         return status == 404 ? api_page(r, 404) : api_error(r, status, err.msg);
     size_t len;
-    char *text = api_dump_ejson(a, &len);
+    char *text = flist_reply_dump(a, &len);
     json_decref(a);
     if (!text)
         return api_page(r, 500);
@@ -246,7 +248,7 @@ static enum MHD_Result public_listing(api_req *r, const char *key, listing_build
     json_t *doc = build(r, v, n);
     repo_infos_free(v, n);
     size_t len;
-    char *text = api_dump_ejson(doc, &len);
+    char *text = flist_reply_dump(doc, &len);
     json_decref(doc);
     if (!text)
         return api_page(r, 500);
@@ -372,59 +374,99 @@ enum MHD_Result inspect_light(api_req *r, const char *repo, const char *name)
     return api_json(r, 200, o);
 }
 
-/* The opening every route that reads an flist's contents shares: checks
- * repo/name, opens the target, and answers from the cache (entry `kind` of
- * the file's identity) when it can. Returns 1 when *ret is the reply
- * already; 0 with *f open (the caller closes it), *st and key (room for 96)
- * filled. */
-static int inspect_open(api_req *r, const char *repo, const char *name, const char *kind,
-                        char key[96], struct stat *st, flist **f, enum MHD_Result *ret)
+/* Computes a reply body from the open flist f (kind's renderer). Returns
+ * malloc'ed text with *len and *shareable (0: the reply depends on this
+ * replica's configuration, keep it out of the shared store), or NULL with
+ * err. */
+typedef char *(*derive_fn)(api_req *r, flist *f, size_t *len, int *shareable, hub_err *err);
+
+/* Reads the body of a reply-store entry (fd, at offset, len bytes) into a
+ * malloc'ed buffer; NULL when it cannot. Closes fd. */
+static char *read_stored(int fd, off_t offset, size_t len)
 {
-    char nn[REPO_NAME_MAX + 1];
-    repo_lookup lk;
-    hub_err err = {{0}};
-    if (lookup(r, repo, name, nn, &lk, ret))
-        return 1;
-    int fd = repo_open_target(r->srv->store, repo, NULL, nn, st, &err);
-    if (fd < 0) {
-        *ret = api_error(r, 404, "source not found");
-        return 1;
+    char *text = malloc(len ? len : 1);
+    size_t got = 0;
+    while (text && got < len) {
+        ssize_t k = pread(fd, text + got, len - got, offset + (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        got += (size_t)k;
     }
-    ident_key(key, 96, kind, st);
-    if (inspect_cached_reply(r, key, st, 0, ret)) {
-        close(fd);
-        return 1;
-    }
-    *f = NULL;
-    int orc = open_flist_fd(fd, f, &err);
     close(fd);
-    if (orc < 0) {
-        *ret = api_error(r, 500, err.msg);
-        return 1;
+    return text;
+}
+
+/* Every route that answers with something computed from an flist's
+ * contents: checks repo/name, opens the target, and answers from the
+ * first place that has the reply for the file's identity: this replica's
+ * memory cache, the shared reply store (reply_store.h), or the flist itself
+ * (then the reply goes into both). */
+static enum MHD_Result inspect_derived(api_req *r, const char *repo, const char *name,
+                                       const char *kind, derive_fn derive)
+{
+    char nn[REPO_NAME_MAX + 1], key[96];
+    repo_lookup lk;
+    hub_err err = {0};
+    enum MHD_Result ret;
+    struct stat st;
+    if (lookup(r, repo, name, nn, &lk, &ret))
+        return ret;
+    int fd = repo_open_target(r->srv->store, repo, NULL, nn, &st, &err);
+    if (fd < 0)
+        return api_error(r, 404, "source not found");
+    ident_key(key, sizeof key, kind, &st);
+    if (inspect_cached_reply(r, key, &st, 0, &ret)) {
+        close(fd);
+        return ret;
     }
-    return 0;
+    reply_store *rs = r->srv->replies;
+    off_t off;
+    size_t len;
+    int sfd = rs ? reply_store_get(rs, kind, &st, &off, &len) : -1;
+    if (sfd >= 0) {
+        char *text = read_stored(sfd, off, len);
+        if (text) {
+            close(fd);
+            return inspect_store_reply(r, key, &st, 200, text, len);
+        }
+    }
+    flist *f = NULL;
+    int orc = open_flist_fd(fd, &f, &err);
+    close(fd);
+    if (orc < 0)
+        return api_error(r, 500, err.msg);
+    int shareable = 1;
+    char *text = derive(r, f, &len, &shareable, &err);
+    flist_close(f);
+    if (!text)
+        return err.code == HUB_E_NOMEM ? api_page(r, 500) : api_error(r, 500, err.msg);
+    hub_err perr;
+    if (rs && shareable && reply_store_put(rs, kind, &st, text, len, &perr) != 0)
+        log_warn("%s", perr.msg);
+    return inspect_store_reply(r, key, &st, 200, text, len);
+}
+
+static char *derive_contents(api_req *r, flist *f, size_t *len, int *shareable, hub_err *err)
+{
+    return flist_reply_contents(f, len, err);
+}
+
+static char *derive_metadata(api_req *r, flist *f, size_t *len, int *shareable, hub_err *err)
+{
+    int forced = 0;
+    char *text = flist_reply_metadata(f, &r->srv->cfg.backend_public, &forced, len, err);
+    *shareable = !forced;
+    return text;
 }
 
 enum MHD_Result inspect_contents(api_req *r, const char *repo, const char *name)
 {
-    enum MHD_Result ret;
-    hub_err err = {{0}};
-    struct stat st;
-    char key[96];
-    flist *f;
-    if (inspect_open(r, repo, name, "find", key, &st, &f, &ret))
-        return ret;
-    int rc = 0;
-    json_t *v = flist_json_find(f, "/", 0, &rc, &err);
-    flist_close(f);
-    if (!v)
-        return api_error(r, 500, err.msg);
-    size_t len;
-    char *text = api_dump_ejson(v, &len);
-    json_decref(v);
-    if (!text)
-        return api_page(r, 500);
-    return inspect_store_reply(r, key, &st, 200, text, len);
+    return inspect_derived(r, repo, name, REPLY_KIND_CONTENTS, derive_contents);
 }
 
 enum MHD_Result h_inspect(api_req *r)
@@ -462,42 +504,5 @@ enum MHD_Result h_taglink(api_req *r)
 
 enum MHD_Result h_metadata(api_req *r)
 {
-    enum MHD_Result ret;
-    hub_err err = {{0}};
-    struct stat st;
-    char key[96];
-    flist *f;
-    if (inspect_open(r, r->args[0], r->args[1], "meta", key, &st, &f, &ret))
-        return ret;
-    char **names = NULL;
-    size_t n = 0;
-    if (flist_meta_names(f, &names, &n, &err) < 0) {
-        flist_close(f);
-        return api_error(r, 500, err.msg);
-    }
-    json_t *o = json_object();
-    int has_backend = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = 0;
-        json_t *m = flist_json_metadata(f, names[i], &rc, &err);
-        json_t *val = m ? json_object_get(m, "value") : NULL;
-        json_object_set(o, names[i], val ? val : json_null());
-        json_decref(m);
-        if (strcmp(names[i], "backend") == 0)
-            has_backend = 1;
-    }
-    flist_strv_free(names, n);
-    flist_close(f);
-    if (!has_backend) {
-        const backend_url *b = &r->srv->cfg.backend_public;
-        json_object_set_new(o, "backend-forced",
-                            json_pack("{s:s, s:i, s:s}", "host", b->host, "port", b->port,
-                                      "namespace", b->namespace_));
-    }
-    size_t len;
-    char *text = api_dump_ejson(o, &len);
-    json_decref(o);
-    if (!text)
-        return api_page(r, 500);
-    return inspect_store_reply(r, key, &st, 200, text, len);
+    return inspect_derived(r, r->args[0], r->args[1], REPLY_KIND_METADATA, derive_metadata);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "flist_replies.h"
 
 enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp)
 {
@@ -16,6 +17,7 @@ enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     r->status = status;
     r->replied = 1;
+    api_count_request(r);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -25,6 +27,7 @@ enum MHD_Result api_queue_keep(api_req *r, int status, struct MHD_Response *resp
 {
     r->status = status;
     r->replied = 1;
+    api_count_request(r);
     return MHD_queue_response(r->conn, (unsigned)status, resp);
 }
 
@@ -37,26 +40,6 @@ struct MHD_Response *api_shared_response(const char *ctype, const char *text, si
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     return resp;
-}
-
-char *api_dump_ejson(const json_t *v, size_t *len)
-{
-    /* jansson without JSON_COMPACT separates with ", " and ": " like
-     * Python's json.dumps; JSON_ENSURE_ASCII gives the \uXXXX escapes. */
-    char *text = json_dumps(v, JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    char *out = realloc(text, n + 2);
-    if (!out) {
-        free(text);
-        return NULL;
-    }
-    out[n] = '\n';
-    out[n + 1] = '\0';
-    if (len)
-        *len = n + 1;
-    return out;
 }
 
 static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, char *buf, size_t len)
@@ -74,7 +57,7 @@ static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, c
 enum MHD_Result api_json(api_req *r, int status, json_t *v)
 {
     size_t len;
-    char *text = v ? api_dump_ejson(v, &len) : NULL;
+    char *text = v ? flist_reply_dump(v, &len) : NULL;
     json_decref(v);
     if (!text)
         return api_page(r, 500);

@@ -18,7 +18,9 @@
 
 #include "async.h"
 #include "cache.h"
+#include "housekeeping.h"
 #include "log.h"
+#include "reply_store.h"
 #include "metrics.h"
 #include "router.h"
 #include "upload.h"
@@ -274,7 +276,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     api_server *srv = cls;
     api_req *r = *con_cls;
-    hub_err err = {{0}};
+    hub_err err = {0};
 
     if (!r) {
         r = calloc(1, sizeof *r);
@@ -372,19 +374,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r->route->fn(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+void api_count_request(api_req *r)
 {
-    api_server *srv = cls;
-    api_req *r = *con_cls;
-    if (!r)
+    if (r->counted)
         return;
+    r->counted = 1;
     size_t nroutes;
     const api_route *table = router_table(&nroutes);
     size_t idx = r->route ? (size_t)(r->route - table) : nroutes;
-    metrics_request(srv->metrics, idx, r->replied ? r->status : 499, api_now_ns() - r->t0_ns);
+    metrics_request(r->srv->metrics, idx, r->replied ? r->status : 499, api_now_ns() - r->t0_ns);
     if (r->upload)
-        metrics_uploaded(srv->metrics, r->upload->body_bytes);
+        metrics_uploaded(r->srv->metrics, r->upload->body_bytes);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    api_req *r = *con_cls;
+    if (!r)
+        return;
+    api_count_request(r);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&g_inflight, 1);
@@ -485,7 +494,10 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
     srv->metrics = metrics_new(nroutes);
     if (!srv->cache || !srv->metrics)
         return hub_err_set(err, "out of memory");
-    return 0;
+    if (srv->cfg.reply_cache_size > 0 &&
+        !(srv->replies = reply_store_open(srv->cfg.reply_cache_dir, srv->cfg.reply_cache_size, err)))
+        return -1;
+    return housekeeping_start(srv, err);
 }
 
 int server_start(api_server *srv, hub_err *err)
@@ -563,6 +575,7 @@ void server_stop(api_server *srv)
     async_shutdown();
     while (api_now_ns() < deadline + 2000000000LL && async_active() > 0)
         usleep(20000);
+    housekeeping_stop(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     log_info("stopped");
@@ -571,6 +584,8 @@ void server_stop(api_server *srv)
 void server_free(api_server *srv)
 {
     pool_drain();
+    housekeeping_stop(srv);
+    reply_store_close(srv->replies);
     cache_free(srv->cache);
     metrics_free(srv->metrics);
     auth_ctx_free(srv->auth);

@@ -27,6 +27,8 @@ static const struct cfg_key {
     {"public-directory", ""},
     {"flist-work-directory", ""},
     {"upload-directory", ""},
+    {"reply-cache-directory", ""},
+    {"reply-cache-size", "2G"},
     {"backend-internal-kind", "redis"},
     {"backend-internal-host", "127.0.0.1"},
     {"backend-internal-port", "6379"},
@@ -482,6 +484,8 @@ static int convert(raw_values *rv, hub_config *c, hub_err *err)
         get_dir(rv, "public-directory", c->userdata_root, "users", &c->public_dir, err) < 0 ||
         get_dir(rv, "flist-work-directory", c->workdir_root, "temp", &c->flist_work_dir, err) < 0 ||
         get_dir(rv, "upload-directory", c->workdir_root, "distfiles", &c->upload_dir, err) < 0 ||
+        get_dir(rv, "reply-cache-directory", c->workdir_root, "replies", &c->reply_cache_dir, err) < 0 ||
+        get_size(rv, "reply-cache-size", &c->reply_cache_size, err) < 0 ||
         get_backend(rv, "backend-internal", &c->backend_internal, NULL, err) < 0 ||
         get_backend(rv, "backend-public", &c->backend_public, &c->backend_public_port, err) < 0 ||
         get_str(rv, "redis-url", &c->redis_url, err) < 0 ||
@@ -604,6 +608,7 @@ void config_free(hub_config *c)
     free(c->public_dir);
     free(c->flist_work_dir);
     free(c->upload_dir);
+    free(c->reply_cache_dir);
     free(c->redis_url);
     free(c->public_website);
     strv_free(c->official_repos, c->n_official_repos);
@@ -654,7 +659,7 @@ static int mkdirs(const char *path, hub_err *err)
 int config_make_dirs(const hub_config *c, hub_err *err)
 {
     const char *dirs[] = {c->userdata_root, c->workdir_root, c->public_dir,
-                          c->flist_work_dir, c->upload_dir};
+                          c->flist_work_dir, c->upload_dir, c->reply_cache_dir};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         if (mkdirs(dirs[i], err) < 0)
             return -1;

@@ -39,6 +39,10 @@ typedef struct hub_config {
     char *public_dir;             /* public-directory, default <userdata>/users */
     char *flist_work_dir;         /* flist-work-directory, default <workdir>/temp */
     char *upload_dir;             /* upload-directory (spool), default <workdir>/distfiles */
+    char *reply_cache_dir;        /* reply-cache-directory: replies computed from
+                                     flists, shared by every replica (reply_store.h),
+                                     default <workdir>/replies */
+    uint64_t reply_cache_size;    /* reply-cache-size bytes on disk (2G); 0 = off */
 
     /* content backends */
     backend_url backend_internal; /* backend-internal-* keys or backend-internal-url */

@@ -8,9 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flist.h"
+#include "flist_replies.h"
 #include "log.h"
 #include "publish.h"
 #include "queue.h"
+#include "reply_store.h"
 
 #define STAGE_FILE "out.flist"
 
@@ -133,6 +136,7 @@ int stage_open(stage *s, const hub_config *cfg, const char *repo, const char *na
         return hub_err_set(err, "invalid name \"%s\": must end with .flist", name);
     if (!queue_job_id_valid(job_id))
         return hub_err_set(err, "invalid job id");
+    s->cfg = cfg;
     snprintf(s->repo, sizeof s->repo, "%s", repo);
     snprintf(s->name, sizeof s->name, "%s", name);
     /* one directory per attempt: a worker that lost the job (heartbeat
@@ -171,11 +175,48 @@ fail:
     return -1;
 }
 
+/* Puts the replies the api serves for the staged flist (its contents, its
+ * metadata) into the shared reply store, keyed by the staged file's
+ * identity, which the rename keeps: the first reader already finds them.
+ * Best effort: a failure is logged, and the api computes them itself. */
+static void precompute_replies(const stage *s)
+{
+    const hub_config *cfg = s->cfg;
+    if (cfg->reply_cache_size == 0)
+        return;
+    hub_err err;
+    reply_store *rs = reply_store_open(cfg->reply_cache_dir, cfg->reply_cache_size, &err);
+    flist *f = NULL;
+    struct stat st;
+    if (rs && stat(s->path, &st) != 0)
+        hub_err_set(&err, "%s", strerror(errno));
+    else if (rs)
+        (void)flist_open(s->path, &f, &err);   /* f stays NULL on failure */
+    if (!f) {
+        log_warn("%s/%s: replies not precomputed: %s", s->repo, s->name, err.msg);
+        reply_store_close(rs);
+        return;
+    }
+    size_t len;
+    char *text = flist_reply_contents(f, &len, &err);
+    if (!text || reply_store_put(rs, REPLY_KIND_CONTENTS, &st, text, len, &err) != 0)
+        log_warn("%s/%s: contents reply not precomputed: %s", s->repo, s->name, err.msg);
+    free(text);
+    int forced = 0;
+    text = flist_reply_metadata(f, &cfg->backend_public, &forced, &len, &err);
+    if (!text || (!forced && reply_store_put(rs, REPLY_KIND_METADATA, &st, text, len, &err) != 0))
+        log_warn("%s/%s: metadata reply not precomputed: %s", s->repo, s->name, err.msg);
+    free(text);
+    flist_close(f);
+    reply_store_close(rs);
+}
+
 int stage_commit(stage *s, hub_err *err)
 {
     struct stat st;
     if (fstatat(s->repo_fd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
         return hub_err_set(err, "%s/%s exists and is a directory", s->repo, s->name);
+    precompute_replies(s);
     if (renameat(s->stage_fd, STAGE_FILE, s->repo_fd, s->name) != 0)
         return hub_err_set(err, "publish %s/%s: %s", s->repo, s->name, strerror(errno));
     if (fsync(s->repo_fd) != 0)

@@ -34,6 +34,7 @@ int spool_remove(const hub_config *cfg, const char *spool, hub_err *err);
 
 /* A publication in progress. */
 typedef struct stage {
+    const hub_config *cfg;
     repo_store *store;
     int repo_fd;                  /* <public>/<repo> (O_NOFOLLOW) */
     int stage_fd;                 /* the staging directory */
@@ -52,7 +53,8 @@ int stage_open(stage *s, const hub_config *cfg, const char *repo, const char *na
                const char *job_id, hub_err *err);
 
 /* Publishes the staged flist under its name (rename, fsync of the
- * repository directory) and touches the repository (D43). Refuses when a
+ * repository directory) and touches the repository (D43); the replies the
+ * api serves for it are put in the shared reply store first. Refuses when a
  * directory has the name. Returns 0, or -1 with err. */
 int stage_commit(stage *s, hub_err *err);
 

@@ -135,16 +135,28 @@ cache_fill() {
   curl -sf "$base/metrics" | awk '/^hub_cache_items/ {i=$2} /^hub_cache_bytes/ {b=$2}
     END {printf "%d items, %.1f MiB", i, b / 1048576}'
 }
-for r in list light full dl; do
+store_fill() {
+  find "$work/copies/workdir/replies" -type f 2>/dev/null | awk 'END {printf "%d entries", NR}'
+}
+# full contents runs twice: with the shared reply store empty (flists an
+# older hub published: every first read computes and stores its reply) and
+# with the store filled (flists our workers published, or read once by any
+# replica: a fresh replica answers its memory-cache misses from the store)
+for r in list light full fullw dl; do
   case $r in
     list)  label=$L_LIST  route=list ;;
     light) label=$L_LIGHT route=light ;;
-    full)  label=$L_FULL  route=contents ;;
+    full)  label="$L_FULL (store empty)" route=contents
+           rm -rf "$work/copies/workdir/replies" ;;
+    fullw) label="$L_FULL (store filled)" route=contents
+           start_api "$work/copies"
+           python3 "$here/fill_replies.py" "$base" 1000 20
+           stop_api ;;
     dl)    label=$L_DL    route=download ;;
   esac
   start_api "$work/copies"
   run "r.$r" "$label" 64 "$base" "$route" 1000 20 "$seed"
-  echo "   cache after the run: $(cache_fill); API peak RSS $(peak_rss)"
+  echo "   cache after the run: $(cache_fill); reply store $(store_fill); API peak RSS $(peak_rss)"
   stop_api
 done
 start_api "$work/copies"
@@ -154,19 +166,22 @@ stop_api
 
 echo "== summary: req/s and p99 at 64 connections (wrk -t2 -d${dur}s, API threads = 2, same machine)"
 printf '%-34s  %-27s  %s\n' "" "same URL (cache hits)" "spread (20,000 files, cold start)"
-for r in list light full dl repos; do
+for r in list light full fullw dl repos; do
   case $r in
     list)  label=$L_LIST ;;
     light) label=$L_LIGHT ;;
-    full)  label=$L_FULL ;;
+    full)  label="$L_FULL" ;;
+    fullw) label="  ... reply store filled" ;;
     dl)    label=$L_DL ;;
     repos) label=$L_REPOS ;;
   esac
+  same=$(printf '%10s req/s  p99 %-8s' "${rps[s.$r]:-?}" "${p99[s.$r]:-?}")
+  [ "$r" = fullw ] && same=$(printf '%-33s' "")
   if [ "$r" = repos ]; then
     spread="-  (one URL)"
   else
     spread=$(printf '%10s req/s  p99 %s' "${rps[r.$r]:-?}" "${p99[r.$r]:-?}")
   fi
-  printf '%-34s  %10s req/s  p99 %-8s  %s\n' "$label" "${rps[s.$r]:-?}" "${p99[s.$r]:-?}" "$spread"
+  printf '%-34s  %s  %s\n' "$label" "$same" "$spread"
 done
 echo "spread.lua's own cost (control): ${rps[r.ctl]:-?} req/s through the script vs ${rps[s.list]:-?} without, same URL"

@@ -1,0 +1,17 @@
+/* housekeeping.h - the api's background chores, on one thread: keeping the
+ * shared reply store (reply_store.h) within its bound, at start and then
+ * every HOUSEKEEPING_PERIOD_S. Any number of replicas may run it at once. */
+#ifndef API_HOUSEKEEPING_H
+#define API_HOUSEKEEPING_H
+
+#include "api.h"
+
+#define HOUSEKEEPING_PERIOD_S 600
+
+/* Starts the thread. Returns 0, or -1 with err. */
+int housekeeping_start(api_server *srv, hub_err *err);
+
+/* Stops and joins it (no-op when it never started). */
+void housekeeping_stop(api_server *srv);
+
+#endif

@@ -1,0 +1,28 @@
+/* util.c - clocks and random numbers (util.h). */
+#include "util.h"
+
+#include <sys/random.h>
+#include <time.h>
+
+int64_t util_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint32_t util_random_u32(void)
+{
+    uint32_t v = 0;
+    /* getrandom of 4 bytes does not block once the pool is initialised and
+     * is not interrupted; a failure leaves 0, harmless for a name */
+    (void)getrandom(&v, sizeof v, 0);
+    return v;
+}
