@@ -24,13 +24,11 @@
 #include "metrics.h"
 #include "upload.h"
 
-enum { JOB_UPLOAD = 0, JOB_UPLOAD_FLIST = 1, JOB_MERGE = 2, JOB_DOCKER = 3 };
-static const char *JOB_NAMES[] = {"upload", "upload-flist", "merge", "docker"};
 
 /* ---------------- replies after a job ---------------- */
 
 /* The compatibility-mode reply once the wait ended. */
-static enum MHD_Result reply_after_wait(api_req *r, int type)
+static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
 {
     int ended = 0;
     json_t *job = NULL;
@@ -57,7 +55,7 @@ static enum MHD_Result reply_after_wait(api_req *r, int type)
     api_changed(r->srv);
     json_t *result = json_object_get(job, "result");
     json_t *payload = NULL;
-    if (type != JOB_MERGE && json_is_object(result))
+    if (type != JOBMSG_MERGE && json_is_object(result))
         payload = json_incref(result);
     json_decref(job);
     return api_success(r, payload);
@@ -70,7 +68,7 @@ static enum MHD_Result queue_down(api_req *r)
 }
 
 /* Queues the job and replies (202) or starts waiting. */
-static enum MHD_Result submit(api_req *r, int type, json_t *input)
+static enum MHD_Result submit(api_req *r, jobmsg_kind type, json_t *input)
 {
     hub_err err = {0};
     char id[QUEUE_JOB_ID_MAX];
@@ -80,7 +78,7 @@ static enum MHD_Result submit(api_req *r, int type, json_t *input)
         log_error("job queue: %s", err.msg);
         return queue_down(r);
     }
-    int rc = queue_job_create(q, JOB_NAMES[type], r->auth.user, input, id, &err);
+    int rc = queue_job_create(q, jobmsg_kind_name(type), r->auth.user, input, id, &err);
     api_queue_put(r->srv, q, rc < 0);
     json_decref(input);
     if (rc < 0) {
@@ -90,7 +88,7 @@ static enum MHD_Result submit(api_req *r, int type, json_t *input)
     if (r->upload)
         r->upload->kept = 1; /* the worker owns the spool file now */
     metrics_job_queued(r->srv->metrics, type);
-    log_info("job %s queued: %s for %s", id, JOB_NAMES[type], r->auth.user);
+    log_info("job %s queued: %s for %s", id, jobmsg_kind_name(type), r->auth.user);
     if (api_wants_async(r)) {
         char status_url[96], events_url[96];
         snprintf(status_url, sizeof status_url, "/api/jobs/%s", id);
@@ -150,13 +148,11 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-static const char *PROTECTED_META[] = {"readme", "backend", "entrypoint", "environ", "port", "volume"};
-
-static enum MHD_Result handle_upload_checked(api_req *r, int type);
+static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type);
 
 /* Validates and queues an upload; a refused upload's spool file is removed
  * before the reply goes out (D13). */
-static enum MHD_Result handle_upload(api_req *r, int type)
+static enum MHD_Result handle_upload(api_req *r, jobmsg_kind type)
 {
     if (r->wait)
         return reply_after_wait(r, type);
@@ -165,7 +161,7 @@ static enum MHD_Result handle_upload(api_req *r, int type)
     return ret;
 }
 
-static enum MHD_Result handle_upload_checked(api_req *r, int type)
+static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type)
 {
     api_upload *u = r->upload;
     const hub_config *c = &r->srv->cfg;
@@ -175,7 +171,7 @@ static enum MHD_Result handle_upload_checked(api_req *r, int type)
     if (!u->filename || !u->filename[0])
         return api_error(r, 500, "no file selected");
     const char *ext = NULL;
-    if (type == JOB_UPLOAD_FLIST) {
+    if (type == JOBMSG_UPLOAD_FLIST) {
         if (ends_with(u->filename, ".flist"))
             ext = ".flist";
     } else {
@@ -194,7 +190,7 @@ static enum MHD_Result handle_upload_checked(api_req *r, int type)
     } else {
         secure_filename(u->filename, base, sizeof base);
     }
-    if (type == JOB_UPLOAD) {
+    if (type == JOBMSG_UPLOAD) {
         /* strip a configured extension (the longest that matches) */
         size_t best = 0;
         for (size_t i = 0; i < c->n_allowed_extensions; i++) {
@@ -208,14 +204,11 @@ static enum MHD_Result handle_upload_checked(api_req *r, int type)
         return api_error(r, 400, err.msg); /* D5, D44: also "dir/" -> "" */
 
     json_t *meta = json_object();
-    if (type == JOB_UPLOAD) {
+    if (type == JOBMSG_UPLOAD) {
         const char *key;
         json_t *val;
         json_object_foreach(u->metadata, key, val) {
-            int protected_key = 0;
-            for (size_t i = 0; i < sizeof PROTECTED_META / sizeof PROTECTED_META[0]; i++)
-                protected_key |= strcmp(key, PROTECTED_META[i]) == 0;
-            if (protected_key)
+            if (jobmsg_meta_protected(key))
                 continue;
             if (repo_name_check(key, "metadata key", &err) < 0) {
                 json_decref(meta);
@@ -236,29 +229,26 @@ static enum MHD_Result handle_upload_checked(api_req *r, int type)
         json_decref(meta);
         return api_error(r, st, err.msg);
     }
-    json_t *input = json_pack("{s:s, s:s, s:s, s:s}", "file", u->spool_path, "filename", u->filename,
-                              "name", name, "repository", r->auth.user);
-    if (!input) {
-        json_decref(meta);
+    const char *slash = strrchr(u->spool_path, '/');
+    jobmsg_upload in = {
+        .spool = slash ? slash + 1 : u->spool_path, .filename = u->filename, .name = name,
+        .repository = r->auth.user, .extension = ext, .metadata = meta,
+    };
+    json_t *input = jobmsg_upload_build(type, &in);
+    json_decref(meta);
+    if (!input)
         return api_error(r, 400, "the file name is not valid UTF-8");
-    }
-    if (type == JOB_UPLOAD) {
-        json_object_set_new(input, "extension", json_string(ext));
-        json_object_set_new(input, "metadata", meta);
-    } else {
-        json_decref(meta);
-    }
     return submit(r, type, input);
 }
 
 enum MHD_Result h_upload(api_req *r)
 {
-    return handle_upload(r, JOB_UPLOAD);
+    return handle_upload(r, JOBMSG_UPLOAD);
 }
 
 enum MHD_Result h_upload_flist(api_req *r)
 {
-    return handle_upload(r, JOB_UPLOAD_FLIST);
+    return handle_upload(r, JOBMSG_UPLOAD_FLIST);
 }
 
 /* ---------------- merge ---------------- */
@@ -266,7 +256,7 @@ enum MHD_Result h_upload_flist(api_req *r)
 enum MHD_Result h_merge(api_req *r)
 {
     if (r->wait)
-        return reply_after_wait(r, JOB_MERGE);
+        return reply_after_wait(r, JOBMSG_MERGE);
     hub_err err = {0};
     json_t *body = r->body ? json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL) : NULL;
     if (!json_is_array(body)) {
@@ -329,11 +319,12 @@ enum MHD_Result h_merge(api_req *r)
         json_decref(sources);
         return api_error(r, st, err.msg);
     }
-    json_t *input = json_pack("{s:o, s:s, s:s}", "sources", sources, "name", target, "repository",
-                              r->auth.user);
+    jobmsg_merge in = { .sources = sources, .name = target, .repository = r->auth.user };
+    json_t *input = jobmsg_merge_build(&in);
+    json_decref(sources);
     if (!input)
         return api_page(r, 500);
-    return submit(r, JOB_MERGE, input);
+    return submit(r, JOBMSG_MERGE, input);
 }
 
 /* ---------------- docker ---------------- */

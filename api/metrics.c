@@ -16,8 +16,6 @@ static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05,
                                  0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 
-static const char *JOB_TYPES[] = {"upload", "upload-flist", "merge", "docker"};
-
 struct api_metrics {
     size_t nroutes;
     _Atomic uint64_t *requests;      /* [(nroutes+1) * NSTATUS_ALL] */
@@ -25,7 +23,7 @@ struct api_metrics {
     _Atomic uint64_t latency_ns_sum;
     _Atomic uint64_t latency_count;
     _Atomic uint64_t uploaded;
-    _Atomic uint64_t jobs_queued[4];
+    _Atomic uint64_t jobs_queued[JOBMSG_KIND_COUNT];
     _Atomic int64_t jobs_waiting;
     _Atomic uint64_t jobs_done, jobs_failed;
 };
@@ -79,10 +77,10 @@ void metrics_uploaded(api_metrics *m, uint64_t bytes)
     atomic_fetch_add_explicit(&m->uploaded, bytes, memory_order_relaxed);
 }
 
-void metrics_job_queued(api_metrics *m, int type)
+void metrics_job_queued(api_metrics *m, jobmsg_kind kind)
 {
-    if (type >= 0 && type < 4)
-        atomic_fetch_add_explicit(&m->jobs_queued[type], 1, memory_order_relaxed);
+    if ((unsigned)kind < JOBMSG_KIND_COUNT)
+        atomic_fetch_add_explicit(&m->jobs_queued[kind], 1, memory_order_relaxed);
 }
 
 void metrics_job_waiting(api_metrics *m, int delta)
@@ -173,8 +171,8 @@ char *metrics_render(api_metrics *m, const char *(*route_name)(size_t i), size_t
               (unsigned long long)atomic_load(&m->uploaded));
     sb_printf(&b, "# HELP hub_jobs_queued_total Jobs queued by this instance.\n"
                   "# TYPE hub_jobs_queued_total counter\n");
-    for (int t = 0; t < 4; t++)
-        sb_printf(&b, "hub_jobs_queued_total{type=\"%s\"} %llu\n", JOB_TYPES[t],
+    for (int t = 0; t < JOBMSG_KIND_COUNT; t++)
+        sb_printf(&b, "hub_jobs_queued_total{type=\"%s\"} %llu\n", jobmsg_kind_name((jobmsg_kind)t),
                   (unsigned long long)atomic_load(&m->jobs_queued[t]));
     sb_printf(&b, "# HELP hub_jobs_waiting Jobs this instance waits for (compatibility mode).\n"
                   "# TYPE hub_jobs_waiting gauge\nhub_jobs_waiting %lld\n",

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "job_msg.h"
+
 typedef struct api_metrics api_metrics;
 
 /* For nroutes routes (index nroutes = no route matched). */
@@ -18,8 +20,8 @@ void metrics_request(api_metrics *m, size_t route, int status, int64_t ns);
 
 void metrics_uploaded(api_metrics *m, uint64_t bytes);
 
-/* type: 0 upload, 1 upload-flist, 2 merge, 3 docker */
-void metrics_job_queued(api_metrics *m, int type);
+/* A job of that kind was queued. */
+void metrics_job_queued(api_metrics *m, jobmsg_kind kind);
 
 /* A compatibility-mode wait started (+1) or ended (-1). */
 void metrics_job_waiting(api_metrics *m, int delta);

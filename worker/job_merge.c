@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "flist.h"
-#include "jobs.h"
+#include "dispatch.h"
 #include "log.h"
 #include "publish.h"
 #include "repo.h"
@@ -99,27 +99,13 @@ static int open_source(repo_store *store, const char *s, flist **out, hub_err *e
 int job_merge(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
     (void)final_event;
-    const json_t *sources = json_object_get(c->input, "sources");
-    const char *target = job_input_str(c, "name");
-    const char *repo = job_repo(c, err);
-    if (!repo)
+    jobmsg_merge in;
+    if (jobmsg_merge_parse(c->input, c->user, &in, err) != 0 ||
+        repo_name_check(in.repository, "repository", err) != 0)
         return -1;
-    if (!json_is_array(sources))
-        return hub_err_set(err, "malformed json request");
+    const json_t *sources = in.sources;
+    const char *target = in.name, *repo = in.repository;
     size_t n = json_array_size(sources);
-    if (n == 0)
-        return hub_err_set(err, "no source found");
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(sources, i));
-        if (!s)
-            return hub_err_set(err, "malformed json request");
-        if (!strchr(s, '/'))
-            return hub_err_set(err, "malformed source filename");
-    }
-    if (!target || !*target)
-        return hub_err_set(err, "missing build (target) name");
-    if (strchr(target, '/'))
-        return hub_err_set(err, "build name not allowed");
 
     repo_store *store = repo_store_open(c->ws->cfg->public_dir, err);
     if (!store)

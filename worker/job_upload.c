@@ -10,36 +10,18 @@
 #include <unistd.h>
 
 #include "flist.h"
-#include "jobs.h"
+#include "dispatch.h"
 #include "log.h"
 #include "publish.h"
 
-/* Keys a user cannot set (HUB-API.md §6.9, exact and case-sensitive). */
-static const char *const protected_keys[] = {
-    "readme", "backend", "entrypoint", "environ", "port", "volume",
-};
-
-static int is_protected(const char *key)
-{
-    for (size_t i = 0; i < sizeof protected_keys / sizeof protected_keys[0]; i++)
-        if (strcmp(key, protected_keys[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* Applies the user metadata then the public `backend`. Returns 0 or -1. */
-static int apply_metadata(job_ctx *c, flist_writer *w, hub_err *err)
+static int apply_metadata(job_ctx *c, const jobmsg_upload *in, flist_writer *w, hub_err *err)
 {
-    const json_t *meta = json_object_get(c->input, "metadata");
-    if (meta && !json_is_object(meta))
-        return hub_err_set(err, "job input: metadata is not an object");
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)meta, key, value) {
-        if (is_protected(key))
+    json_object_foreach(in->metadata, key, value) {
+        if (jobmsg_meta_protected(key))
             continue;
-        if (!json_is_string(value))
-            return hub_err_set(err, "job input: metadata %s is not a string", key);
         if (flist_writer_meta(w, key, json_string_value(value), err) != 0)
             return -1;
     }
@@ -53,7 +35,7 @@ static int apply_metadata(job_ctx *c, flist_writer *w, hub_err *err)
 
 /* One build attempt from the start of the spool into the staging file.
  * Returns 0 or -1 with err. */
-static int build_once(job_ctx *c, int fd, off_t size, const stage *st,
+static int build_once(job_ctx *c, const jobmsg_upload *in, int fd, off_t size, const stage *st,
                       flist_stats *stats, hub_err *err)
 {
     if (lseek(fd, 0, SEEK_SET) != 0)
@@ -66,7 +48,7 @@ static int build_once(job_ctx *c, int fd, off_t size, const stage *st,
     flist_writer *w = flist_writer_new(&o, err);
     if (!w)
         return -1;
-    int rc = apply_metadata(c, w, err);
+    int rc = apply_metadata(c, in, w, err);
     if (rc == 0) {
         job_watch_track_fd(c->watch, fd, size, 0, 99, "Building: archive read ");
         rc = flist_source_tar_fd(w, fd, err);
@@ -80,12 +62,12 @@ static int build_once(job_ctx *c, int fd, off_t size, const stage *st,
 
 int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
-    const char *filename = job_input_str(c, "filename");
-    const char *repo, *name;
+    jobmsg_upload in;
     off_t size;
-    int fd = job_open_upload(c, &repo, &name, &size, err);
+    int fd = job_open_upload(c, &in, &size, err);
     if (fd < 0)
         return -1;
+    const char *filename = in.filename, *repo = in.repository, *name = in.name;
     stage st;
     if (stage_open(&st, c->ws->cfg, repo, name, c->id, err) != 0) {
         close(fd);
@@ -98,7 +80,7 @@ int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
             rc = JOB_ABANDONED;
             break;
         }
-        rc = build_once(c, fd, size, &st, &stats, err);
+        rc = build_once(c, &in, fd, size, &st, &stats, err);
         if (rc == 0 || !job_backend_retry(c, attempt, err))
             break;
     }

@@ -10,7 +10,7 @@
 
 #include "flist.h"
 #include "flist_json.h"
-#include "jobs.h"
+#include "dispatch.h"
 #include "log.h"
 #include "publish.h"
 
@@ -43,11 +43,12 @@ int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err 
     (void)final_event;   /* the queue's default final event */
     /* Opened through spool_open's checks, then read from /proc/self/fd so
      * the file checked is the file read. */
-    const char *repo, *name;
+    jobmsg_upload in;
     off_t size;
-    int fd = job_open_upload(c, &repo, &name, &size, err);
+    int fd = job_open_upload(c, &in, &size, err);
     if (fd < 0)
         return -1;
+    const char *repo = in.repository, *name = in.name;
     char fdpath[64];
     snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
     flist *f = NULL;

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jobs.h"
+#include "dispatch.h"
 #include "log.h"
 #include "publish.h"
 #include "queue.h"
@@ -115,11 +115,11 @@ static void ack_entry(worker_slot *s, queue **qp, const queue_claim *c)
 static void cleanup_inputs(worker_slot *s, const json_t *job)
 {
     const json_t *input = json_object_get(job, "input");
-    const char *spool = job_spool_of(input);
+    const char *spool = jobmsg_spool(input);
     hub_err err;
     if (spool && spool_remove(s->ws->cfg, spool, &err) != 0)
         log_warn("%s", err.msg);
-    const char *repo = job_repo_of(input, json_string_value(json_object_get(job, "user")));
+    const char *repo = jobmsg_repository(input, json_string_value(json_object_get(job, "user")));
     stage_sweep(s->ws->cfg, repo, json_string_value(json_object_get(job, "id")));
 }
 
@@ -198,14 +198,15 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
         return;
     }
     job_ctx ctx = {
-        .ws = s->ws, .id = c->job_id, .type = type ? type : "", .user = user,
-        .input = input, .watch = watch,
+        .ws = s->ws, .id = c->job_id, .user = user, .input = input, .watch = watch,
     };
-    log_info("job %s: %s for %s (delivery %lld) on %s", c->job_id, ctx.type,
+    log_info("job %s: %s for %s (delivery %lld) on %s", c->job_id, type ? type : "?",
              user ? user : "?", c->deliveries, s->consumer);
     long long t0 = mono_ms();
     json_t *result = NULL, *final_event = NULL;
-    int rc = job_run(&ctx, &result, &final_event, &err);
+    int rc = jobmsg_kind_parse(type, &ctx.kind, &err);
+    if (rc == 0)
+        rc = dispatch_job(&ctx, &result, &final_event, &err);
     /* A failure is recorded only by the job's owner: a worker whose job
      * was taken over meanwhile must not fail it under the new owner. */
     hub_err cerr;
@@ -222,7 +223,7 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
     job_watch_flush(watch);
     /* Staging directories of every attempt go before the end is visible
      * (the owner is confirmed: no other attempt may still publish). */
-    stage_sweep(s->ws->cfg, job_repo_of(input, user), c->job_id);
+    stage_sweep(s->ws->cfg, jobmsg_repository(input, user), c->job_id);
     if (record_end(s, qp, c->job_id, rc == 0 ? result : NULL, rc == 0 ? NULL : err.msg,
                    rc == 0 ? final_event : NULL) != 0) {
         log_warn("job %s: end not recorded (stopping); left for another worker", c->job_id);

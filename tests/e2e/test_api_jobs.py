@@ -80,11 +80,14 @@ class Jobs(unittest.TestCase):
         self.assertEqual(inp["filename"], "my archive.tar.gz")
         self.assertEqual(inp["extension"], ".tar.gz")
         self.assertEqual(inp["metadata"], {"description": "hello"})  # backend is protected
-        # the spool file holds exactly the uploaded bytes, in the work directory
-        self.assertTrue(inp["file"].startswith(os.path.realpath(self.api.upload_dir)))
-        with open(inp["file"], "rb") as f:
+        # the spool file holds exactly the uploaded bytes, in the upload
+        # directory; the job names it by its base name, which each side
+        # resolves in its own upload-directory
+        self.assertNotIn("/", inp["file"])
+        spool = os.path.join(self.api.upload_dir, inp["file"])
+        with open(spool, "rb") as f:
             self.assertEqual(f.read(), TARGZ)
-        os.unlink(inp["file"])
+        os.unlink(spool)
 
     def test_upload_name_from_sanitised_filename(self):
         t, out = self.finish_later(result={"name": "my_archive.flist", "files": {}})
@@ -180,9 +183,10 @@ class Jobs(unittest.TestCase):
         self.assertEqual(out["job"]["type"], "upload-flist")
         inp = json.loads(out["job"]["input"])
         self.assertEqual(inp["name"], "mine.flist")
-        with open(inp["file"], "rb") as f:
+        spool = os.path.join(self.api.upload_dir, inp["file"])
+        with open(spool, "rb") as f:
             self.assertEqual(f.read(), SAMPLE)
-        os.unlink(inp["file"])
+        os.unlink(spool)
 
     def test_upload_flist_rejected(self):
         msg = "unauthorized upload, contents is not fully present on backend"

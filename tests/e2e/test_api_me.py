@@ -499,7 +499,7 @@ class ActiveUserMatrix(unittest.TestCase):
         inp = json.loads(job["input"])
         self.assertEqual(inp["repository"], user)
         if "file" in inp:
-            os.unlink(inp["file"])
+            os.unlink(os.path.join(self.api.upload_dir, inp["file"]))
         return job, inp
 
     def routes(self):

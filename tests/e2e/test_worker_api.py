@@ -176,6 +176,48 @@ class WholeHub(unittest.TestCase):
         self.assertEqual(os.listdir(self.api.upload_dir), [])
 
 
+class SeparateMounts(unittest.TestCase):
+    """The api and the worker see the shared volume at different paths (as
+    in compose and Kubernetes): jobs name spool files by their base name and
+    each side finds them in its own upload-directory."""
+
+    def test_upload_through_another_mount_path(self):
+        with RedisServer() as queue, RedisServer() as backend:
+            api_cfg = {"redis-url": queue.url, **backend.backend_config()}
+            with ApiServer(api_cfg) as api:
+                root = api.root
+                # the api's view: <root>/api-mount -> <root>/workdir
+                os.symlink(os.path.join(root, "workdir"), os.path.join(root, "api-mount"))
+                with ApiServer(dict(api_cfg, **{"upload-directory":
+                                                 os.path.join(root, "api-mount", "distfiles")}),
+                               root=root) as api2:
+                    ctype, body = multipart({}, [("file", "m.tar.gz", make_tar([("m", b"mounted")]))])
+                    status, _, reply = api2.request("POST", "/api/flist/me/upload?async=1",
+                                                    {"Content-Type": ctype}, body)
+                    self.assertEqual(status, 202, reply)
+                    jid = json.loads(reply)["payload"]["job"]
+                # the api's path no longer exists where the worker runs
+                os.unlink(os.path.join(root, "api-mount"))
+                env = {k: v for k, v in os.environ.items()
+                       if not k.startswith("HUB_") or k in ("HUB_BIN", "HUB_TESTDATA", "HUB_SOURCE")}
+                worker = Process([os.path.join(BIN, "flist-hub-worker"), "-c", api.conf_path],
+                                 env=env, log_path=os.path.join(root, "worker.log"))
+                try:
+                    deadline = time.time() + 30
+                    while time.time() < deadline:
+                        st, job = api.json("GET", f"/api/jobs/{jid}")
+                        if job["payload"]["state"] in ("done", "failed"):
+                            break
+                        time.sleep(0.05)
+                    self.assertEqual(job["payload"]["state"], "done", job)
+                    self.assertEqual(fetch_tree(backend.backend_url(),
+                                                os.path.join(api.public, ME, "m.flist"), root),
+                                     {"/m": b"mounted"})
+                    self.assertEqual(os.listdir(api.upload_dir), [])
+                finally:
+                    self.assertEqual(worker.stop(), 0, worker.output()[-2000:])
+
+
 class WholeHubZdb(WholeHub):
     """The same through the api, with a 0-db namespace (with a password) as
     the content backend, as the public hub runs."""
