@@ -18,6 +18,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@
 
 struct backend {
     redisContext *c;
+    int timeout_ms;  /* bound of every exchange */
+    int kicks;       /* PINGs sent by read_reply whose PONG is still to be read */
     char name[300];  /* "backend host:port", the prefix of every message */
     int broken;      /* an I/O or protocol error left the connection unusable */
 };
@@ -244,6 +247,7 @@ backend *backend_connect(const backend_url *url, int timeout_ms, hub_err *err)
         hub_err_setc(err, HUB_E_NOMEM, "backend: out of memory");
         return NULL;
     }
+    b->timeout_ms = timeout_ms;
     int v6 = strchr(url->host, ':') != NULL;
     snprintf(b->name, sizeof b->name, "backend %s%s%s:%d",
              v6 ? "[" : "", url->host, v6 ? "]" : "", url->port);
@@ -310,36 +314,107 @@ static void quickack(backend *b)
 #endif
 }
 
+/* Why kicks: 0-db (2.0.x) reads its socket once per edge-triggered epoll
+ * event and, when that read ends exactly at the end of a command, goes back
+ * to epoll without reading again: commands still in the kernel buffer then
+ * wait for the next byte the client sends. A client that pipelined a window
+ * and waits for its replies sends nothing more, so the connection stalls
+ * until the timeout (seen on about a third of 200 MiB creates: "SET: timed
+ * out", the server's receive queue holding 650 KB). When a pipelined window
+ * gets no reply for KICK_MS, a PING is sent: its bytes wake 0-db, which
+ * then reads the rest; the PONG comes after the window's replies and is
+ * read and dropped by drain_kicks. Redis never needs one. */
+#define KICK_MS 25
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes whatever hiredis holds in its output buffer. Returns 0 or -1 with
+ * err (b broken). */
+static int flush_output(backend *b, const char *what, hub_err *err)
+{
+    int done = 0;
+    do {
+        if (redisBufferWrite(b->c, &done) != REDIS_OK)
+            return io_error(b, what, err);
+    } while (!done);
+    return 0;
+}
+
 /* Reads the next reply into *out: from what hiredis already buffered, else
  * flushes the pending commands and reads the socket (quickack() before each
- * read). Replaces redisGetReply, which cannot re-arm the flag. Returns 0, or
+ * read) for at most the connection's timeout. pipelined: more commands than
+ * this one are in flight, so a silence of KICK_MS is answered with a kick
+ * (see above). Replaces redisGetReply, which can do neither. Returns 0, or
  * -1 with err filled (what = the command, for the message) and b broken. */
-static int read_reply(backend *b, const char *what, redisReply **out, hub_err *err)
+static int read_reply(backend *b, const char *what, int pipelined, redisReply **out, hub_err *err)
 {
     void *r = NULL;
     *out = NULL;
     if (redisReaderGetReply(b->c->reader, &r) != REDIS_OK)
         goto protocol;
-    if (!r) {
-        int done = 0;
-        do {
-            if (redisBufferWrite(b->c, &done) != REDIS_OK)
+    if (r) {
+        *out = r;
+        return 0;
+    }
+    if (flush_output(b, what, err) != 0)
+        return -1;
+    int64_t deadline = now_ms() + b->timeout_ms;
+    for (;;) {
+        quickack(b);
+        int64_t left = deadline - now_ms();
+        int wait = (int)(left < 0 ? 0 : pipelined && left > KICK_MS ? KICK_MS : left);
+        struct pollfd pfd = { .fd = b->c->fd, .events = POLLIN };
+        int pr = poll(&pfd, 1, wait);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            if (now_ms() >= deadline) {
+                b->broken = 1;
+                return hub_err_setc(err, HUB_E_UNAVAILABLE, "%s: %s: timed out", b->name, what);
+            }
+            if (redisAppendCommand(b->c, "PING") != REDIS_OK || flush_output(b, what, err) != 0)
                 return io_error(b, what, err);
-        } while (!done);
-        do {
-            quickack(b);
-            if (redisBufferRead(b->c) != REDIS_OK)
-                return io_error(b, what, err);
-            if (redisReaderGetReply(b->c->reader, &r) != REDIS_OK)
-                goto protocol;
-        } while (!r);
+            b->kicks++;
+            continue;
+        }
+        if (redisBufferRead(b->c) != REDIS_OK)
+            return io_error(b, what, err);
+        if (redisReaderGetReply(b->c->reader, &r) != REDIS_OK)
+            goto protocol;
+        if (r)
+            break;
     }
     *out = r;
     return 0;
 protocol:
     b->broken = 1;
     return hub_err_setc(err, HUB_E_UNAVAILABLE, "%s: %s: protocol error: %s", b->name, what,
-                       b->c->reader->errstr[0] ? b->c->reader->errstr : "invalid reply");
+                        b->c->reader->errstr[0] ? b->c->reader->errstr : "invalid reply");
+}
+
+/* Reads and drops the PONGs of the kicks read_reply sent (they follow every
+ * reply of the window they were sent in). Returns 0 or -1 with err. */
+static int drain_kicks(backend *b, hub_err *err)
+{
+    while (b->kicks > 0) {
+        redisReply *r;
+        if (read_reply(b, "PING", 0, &r, err) != 0)
+            return -1;
+        int pong = r->type == REDIS_REPLY_STATUS && r->len == 4 && memcmp(r->str, "PONG", 4) == 0;
+        freeReplyObject(r);
+        if (!pong) {
+            b->broken = 1;
+            return hub_err_setc(err, HUB_E_UNAVAILABLE, "%s: out of step (a PING got another reply)",
+                                b->name);
+        }
+        b->kicks--;
+    }
+    return 0;
 }
 
 int backend_ping(backend *b, hub_err *err)
@@ -353,7 +428,7 @@ int backend_ping(backend *b, hub_err *err)
     if (rc != 0)
         rc = hub_err_setc(err, HUB_E_NOMEM, "%s: PING: out of memory", b->name);
     else
-        rc = read_reply(b, "PING", &r, err);
+        rc = read_reply(b, "PING", 0, &r, err);
     pipe_guard_off(&g);
     if (rc != 0)
         return -1;
@@ -415,7 +490,7 @@ static int pipeline(backend *b, const char *cmd, const uint8_t (*ids)[16],
         }
         for (size_t i = from; i < to; i++) {
             redisReply *r = NULL;
-            if (read_reply(b, cmd, &r, rc == 0 ? err : NULL) != 0) {
+            if (read_reply(b, cmd, to - from > 1, &r, rc == 0 ? err : NULL) != 0) {
                 rc = -1;
                 break;
             }
@@ -423,6 +498,8 @@ static int pipeline(backend *b, const char *cmd, const uint8_t (*ids)[16],
                 rc = on_reply(b, i, r, ctx, err);
             freeReplyObject(r);
         }
+        if (!b->broken && drain_kicks(b, rc == 0 ? err : NULL) != 0)
+            rc = -1;
         from = to;
     }
     pipe_guard_off(&g);

@@ -1,4 +1,4 @@
-/* t_redis.h - a real redis-server for unit tests.
+/* t_redis.h - a real redis-server, or a real 0-db, for unit tests.
  *
  *   t_redis r;
  *   if (t_redis_start(&r, NULL) != 0) ...   // or a password for requirepass
@@ -13,6 +13,11 @@
  * PR_SET_PDEATHSIG so it cannot outlive a test killed with SIGKILL.
  * t_redis_kill simulates a crash (SIGKILL, the directory stays until stop).
  * redis-server is taken from $HUB_REDIS_SERVER, else from PATH.
+ *
+ * t_zdb_start starts 0-db (user mode) the same way: $ZDB_BIN, else
+ * $HUB_ZDB_DEFAULT (../shared/tools/zdb, set by tests/CMakeLists.txt).
+ * Without it a test calls t_zdb_require first: it exits with 77 (ctest
+ * reports "skipped", naming ZDB_BIN), or fails under CI=true.
  */
 #ifndef T_REDIS_H
 #define T_REDIS_H
@@ -40,6 +45,7 @@ typedef struct t_redis {
     int port;
     pid_t pid;        /* 0 once stopped */
     char dir[256];    /* its working directory, "" once removed */
+    int zdb;          /* 0-db rather than redis-server */
 } t_redis;
 
 #define T_REDIS_MAX 8
@@ -54,22 +60,51 @@ static inline void t_redis_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Removes the files of a server directory (flat: log, rdb) and the directory. */
+/* Removes a server directory and everything below it (0-db keeps data/ and
+ * index/ trees there). */
 static inline void t_redis_rmdir(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d) {
         struct dirent *de;
-        char path[512];
+        char path[1024];
         while ((de = readdir(d))) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-            unlink(path);
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
+                continue;
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                t_redis_rmdir(path);
+            else
+                unlink(path);
         }
         closedir(d);
     }
     rmdir(dir);
+}
+
+/* The 0-db server binary, or NULL. */
+static inline const char *t_zdb_bin(void)
+{
+    const char *p = getenv("ZDB_BIN");
+    if (!p || !*p)
+        p = getenv("HUB_ZDB_DEFAULT");
+    return p && *p && access(p, X_OK) == 0 ? p : NULL;
+}
+
+/* Returns when 0-db is there; else exits 77 (skipped) or, under CI=true,
+ * 1 (failed): a missing 0-db never passes silently. */
+static inline void t_zdb_require(void)
+{
+    if (t_zdb_bin())
+        return;
+    const char *ci = getenv("CI");
+    int in_ci = ci && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0);
+    fprintf(stderr, "0-db server not found: set ZDB_BIN to the zdb binary "
+                    "(../shared/tools/zdb beside the source tree)%s\n",
+            in_ci ? " (CI=true: 0-db tests must run)" : "; skipped");
+    exit(in_ci ? 1 : 77);
 }
 
 /* Async-signal-safe cleanup: kill by pid, unlink the files redis may have
@@ -186,18 +221,31 @@ static inline int t_redis_try_start(t_redis *r, const char *password)
     if (!bin || !*bin)
         bin = "redis-server";
     const char *argv[24];
+    char data[300], index[300];
     int n = 0;
-    argv[n++] = bin;
-    argv[n++] = "--port"; argv[n++] = port;
-    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
-    argv[n++] = "--dir"; argv[n++] = r->dir;
-    argv[n++] = "--logfile"; argv[n++] = log;
-    argv[n++] = "--save"; argv[n++] = "";
-    argv[n++] = "--appendonly"; argv[n++] = "no";
-    argv[n++] = "--daemonize"; argv[n++] = "no";
-    if (password) {
-        argv[n++] = "--requirepass";
-        argv[n++] = password;
+    if (r->zdb) {
+        bin = t_zdb_bin();
+        snprintf(data, sizeof data, "%s/data", r->dir);
+        snprintf(index, sizeof index, "%s/index", r->dir);
+        argv[n++] = bin;
+        argv[n++] = "--listen"; argv[n++] = "127.0.0.1";
+        argv[n++] = "--port"; argv[n++] = port;
+        argv[n++] = "--mode"; argv[n++] = "user";
+        argv[n++] = "--data"; argv[n++] = data;
+        argv[n++] = "--index"; argv[n++] = index;
+    } else {
+        argv[n++] = bin;
+        argv[n++] = "--port"; argv[n++] = port;
+        argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
+        argv[n++] = "--dir"; argv[n++] = r->dir;
+        argv[n++] = "--logfile"; argv[n++] = log;
+        argv[n++] = "--save"; argv[n++] = "";
+        argv[n++] = "--appendonly"; argv[n++] = "no";
+        argv[n++] = "--daemonize"; argv[n++] = "no";
+        if (password) {
+            argv[n++] = "--requirepass";
+            argv[n++] = password;
+        }
     }
     argv[n] = NULL;
 
@@ -217,6 +265,8 @@ static inline int t_redis_try_start(t_redis *r, const char *password)
         if (devnull >= 0) {
             dup2(devnull, 0);
             dup2(devnull, 1);
+            if (r->zdb)
+                dup2(devnull, 2);   /* 0-db logs to stdout/stderr */
             close(devnull);
         }
         execvp(bin, (char *const *)argv);
@@ -228,8 +278,8 @@ static inline int t_redis_try_start(t_redis *r, const char *password)
     for (int i = 0; i < 500; i++) {  /* up to 10 s */
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            fprintf(stderr, "t_redis: redis-server exited before answering (status %d), see %s\n",
-                    status, log);
+            fprintf(stderr, "t_redis: %s exited before answering (status %d), see %s\n",
+                    bin, status, log);
             r->pid = 0;
             t_redis_rmdir(r->dir);
             return -1;
@@ -238,7 +288,7 @@ static inline int t_redis_try_start(t_redis *r, const char *password)
             return 0;
         t_redis_sleep_ms(20);
     }
-    fprintf(stderr, "t_redis: redis-server on port %d did not answer PING in 10 s\n", r->port);
+    fprintf(stderr, "t_redis: %s on port %d did not answer PING in 10 s\n", bin, r->port);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     r->pid = 0;
@@ -270,6 +320,30 @@ static inline int t_redis_start(t_redis *r, const char *password)
         t_redis_live[slot] = NULL;
     }
     return -1;
+}
+
+/* t_redis_start for 0-db (call t_zdb_require first). */
+static inline int t_zdb_start(t_redis *r)
+{
+    int rc = -1;
+    for (int attempt = 0; attempt < 3 && rc != 0; attempt++) {
+        int slot = -1;
+        for (int i = 0; i < T_REDIS_MAX; i++)
+            if (!t_redis_live[i]) {
+                slot = i;
+                break;
+            }
+        if (slot < 0)
+            return -1;
+        memset(r, 0, sizeof *r);
+        r->zdb = 1;
+        t_redis_install_hooks();
+        t_redis_live[slot] = r;
+        rc = t_redis_try_start(r, NULL);
+        if (rc != 0)
+            t_redis_live[slot] = NULL;
+    }
+    return rc;
 }
 
 /* SIGKILLs the server now (a crash); the directory stays until stop. */
