@@ -2,37 +2,27 @@
  * (§5.6): BLAKE2b-128 key over the plaintext (libsodium crypto_generichash),
  * snappy raw-block compression, XXTEA (xxtea.c), BLAKE2b-128 id over the
  * ciphertext. Decryption verifies everything it can: id, length word,
- * snappy stream, key.
+ * snappy stream, key. chunk_encrypt_many is the same pipeline on a batch of
+ * chunks, its BLAKE2b and XXTEA steps running several chunks at once
+ * (blake2b_many.c, xxtea_encrypt_many).
  */
 #include "chunk.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blake2b_many.h"
 #include "flist_model.h"
 
-static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
-
-/* sodium_init picks the fastest BLAKE2b implementation for this CPU; without
- * it the portable one is used, which is correct but slower. Its result can
- * be ignored: BLAKE2b works either way. */
-static void sodium_setup(void)
-{
-    if (sodium_init() < 0)
-        return;  /* keeps the portable implementation */
-}
-
-/* BLAKE2b with a 16-byte digest (no key). crypto_generichash only fails for
- * out-of-range lengths, which 16 is not. */
+/* BLAKE2b with a 16-byte digest (no key): libsodium, initialised once by
+ * blake2b128_one so it picks its fastest implementation for this CPU. */
 static void blake2b_128(const uint8_t *in, size_t len, uint8_t out[16])
 {
-    pthread_once(&sodium_once, sodium_setup);
-    crypto_generichash(out, 16, in, len, NULL, 0);
+    blake2b128_one(in, len, out);
 }
 
 /* Largest ciphertext chunk_encrypt can produce for plain_len bytes: the
@@ -60,6 +50,39 @@ int chunk_encrypt(const uint8_t *plain, size_t plain_len,
 
     *cipher_len = xxtea_encrypt(cipher, clen, key, cipher);
     blake2b_128(cipher, *cipher_len, id);
+    return 0;
+}
+
+#define CHUNK_GROUP 64   /* chunks per pass: the snappy lengths stay on the stack */
+
+/* The steps of chunk_encrypt, each over the whole batch: keys, snappy into
+ * cipher, XXTEA in place, ids. The batch steps give the same bytes as the
+ * one-chunk ones, so the results are chunk_encrypt's. */
+int chunk_encrypt_many(size_t n, const uint8_t *const *plain, const size_t *plain_len,
+                       uint8_t *const *cipher, size_t *cipher_len,
+                       uint8_t (*id)[16], uint8_t (*key)[16])
+{
+    for (size_t i = 0; i < n; i++)
+        if (plain_len[i] == 0 || plain_len[i] > FLIST_CHUNK_SIZE)
+            return -1;
+
+    for (size_t base = 0; base < n; base += CHUNK_GROUP) {
+        size_t g = n - base < CHUNK_GROUP ? n - base : CHUNK_GROUP;
+        size_t slen[CHUNK_GROUP];
+
+        blake2b128_many(plain + base, plain_len + base, g, key + base);
+        for (size_t i = 0; i < g; i++) {
+            slen[i] = snappy_max_compressed_length(plain_len[base + i]);
+            if (snappy_compress((const char *)plain[base + i], plain_len[base + i],
+                                (char *)cipher[base + i], &slen[i]) != SNAPPY_OK)
+                return -1;
+        }
+        /* pointer-to-array and pointer-to-pointer need explicit const casts in C */
+        xxtea_encrypt_many(cipher + base, slen, (const uint8_t (*)[16])(key + base), g,
+                           cipher_len + base);
+        blake2b128_many((const uint8_t *const *)(cipher + base), cipher_len + base, g,
+                        id + base);
+    }
     return 0;
 }
 

@@ -8,8 +8,9 @@
  *    new attributes). Every distinct ACI goes into a table keyed by its
  *    ACI key (FLIST-FORMAT.md §3.2).
  *  - Regular file content is cut into FLIST_CHUNK_SIZE pieces, each read
- *    into one of a fixed set of chunk buffers ("slots", 4*threads+8) and
- *    encrypted by chunk_encrypt on the thread pool (inline with threads=1).
+ *    into one of a fixed set of chunk buffers ("slots", 8*threads+16) and
+ *    encrypted on the thread pool (inline with threads=1) by
+ *    chunk_encrypt_many, up to ENCRYPT_BATCH waiting chunks at once.
  *    A collector thread (the calling thread with threads=1) takes finished
  *    chunks in batches, stores their ids/keys in the file's block array,
  *    asks the backend which of the new ones are missing (one pipelined
@@ -49,6 +50,7 @@
 #define WRITER_MAX_DEPTH 4096          /* path components; the reader's limit */
 #define WRITER_MAX_THREADS 32
 #define WRITER_MAX_SLOTS 48            /* chunk buffers in flight, ~1.1 MiB each */
+#define ENCRYPT_BATCH 8                /* chunks encrypted together (SIMD lanes) */
 #define WRITER_README_MAX (1024 * 1024)
 #define WRITER_INDEX_FROM 16           /* children count that gets a hash index */
 #define WRITER_MAX_KIDS 0x7fffffffu
@@ -262,6 +264,10 @@ struct flist_writer {
     size_t nbusy, ndone, nreaping;   /* slots in those states, under mu */
     pthread_t collector;
     int has_collector, stop;
+    wslot **ready;                   /* nslots: filled slots waiting for encryption
+                                        (FIFO, under mu; nready of them) */
+    size_t nready;
+    int flushed;                     /* a task was queued for every waiting slot */
     wslot **batch;                   /* nslots each: the batch being reaped */
     uint8_t (*batch_ids)[16];
     const uint8_t **batch_vals;
@@ -502,21 +508,62 @@ static int acl_intern(flist_writer *w, const char *uname, const char *gname,
  * to the single reaper.
  */
 
-/* Pool task (or inline call): encrypts one slot. */
-static void slot_run(void *arg)
+/* Pool task (or inline call): encrypts the slots waiting in w->ready, up
+ * to ENCRYPT_BATCH of them at once (chunk_encrypt_many works on several
+ * chunks in SIMD lanes: ~4.8x the rate of one at a time with 8, against
+ * ~1.5x with the 1-3 chunks a task found waiting when one was queued per
+ * chunk). A task is queued for every ENCRYPT_BATCH filled slots, and for
+ * the rest when the reader runs out of slots or drains (flush_ready). */
+static void batch_run(void *arg)
 {
-    wslot *s = arg;
-    int rc = chunk_encrypt(s->plain, s->plain_len, s->cipher, &s->cipher_len, s->id, s->key);
-    flist_writer *w = s->w;
+    flist_writer *w = arg;
+    wslot *take[ENCRYPT_BATCH];
     pthread_mutex_lock(&w->mu);
-    s->failed = rc != 0;
-    s->state = SLOT_DONE;
-    w->nbusy--;
-    w->ndone++;
+    size_t n = w->nready < ENCRYPT_BATCH ? w->nready : ENCRYPT_BATCH;
+    /* the n longest waiting chunks: a batch of similar lengths keeps the
+     * SIMD lanes busy together (a batch's time is that of its longest) */
+    for (size_t i = 0; i < n; i++) {
+        size_t best = i;
+        for (size_t j = i + 1; j < w->nready; j++)
+            if (w->ready[j]->plain_len > w->ready[best]->plain_len)
+                best = j;
+        wslot *t = w->ready[i];
+        w->ready[i] = w->ready[best];
+        w->ready[best] = t;
+        take[i] = w->ready[i];
+    }
+    w->nready -= n;
+    memmove(w->ready, w->ready + n, w->nready * sizeof *w->ready);
+    pthread_mutex_unlock(&w->mu);
+    if (n == 0)
+        return;
+
+    const uint8_t *plain[ENCRYPT_BATCH];
+    uint8_t *cipher[ENCRYPT_BATCH];
+    size_t plain_len[ENCRYPT_BATCH], cipher_len[ENCRYPT_BATCH];
+    uint8_t id[ENCRYPT_BATCH][16], key[ENCRYPT_BATCH][16];
+    for (size_t i = 0; i < n; i++) {
+        plain[i] = take[i]->plain;
+        plain_len[i] = take[i]->plain_len;
+        cipher[i] = take[i]->cipher;
+    }
+    int rc = chunk_encrypt_many(n, plain, plain_len, cipher, cipher_len, id, key);
+
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        wslot *s = take[i];
+        s->failed = rc != 0;
+        s->cipher_len = cipher_len[i];
+        memcpy(s->id, id[i], 16);
+        memcpy(s->key, key[i], 16);
+        s->state = SLOT_DONE;
+    }
+    w->nbusy -= n;
+    w->ndone += n;
     /* wake the waiters only when what they wait for may hold (a batch to
      * reap, nothing left in flight, a failure): a wake-up per chunk cost
      * thousands of useless context switches */
-    if (w->ndone >= w->reap_batch || w->nbusy == 0 || s->failed)
+    if (w->ndone >= w->reap_batch || w->nbusy == 0 || rc != 0)
         pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -671,6 +718,32 @@ static int failed_locked(flist_writer *w, hub_err *err)
     return 1;
 }
 
+/* Queues one encryption task (batch_run) on the pool, or runs it here
+ * without chunk threads. Returns 0, or -1 with err (the pool stopped). */
+static int run_batch_task(flist_writer *w, hub_err *err)
+{
+    if (!w->pool) {
+        batch_run(w);
+        return 0;
+    }
+    if (pool_submit(w->pool, batch_run, w) != 0) {
+        hub_err_set(err, "chunk thread pool stopped");
+        return writer_fail(w, err);
+    }
+    return 0;
+}
+
+/* Queues tasks for the slots waiting in w->ready that no task covers yet
+ * (fewer than a batch). Returns 0 or -1 with err. */
+static int flush_ready(flist_writer *w, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t partial = w->nready % ENCRYPT_BATCH;
+    w->flushed = 1;
+    pthread_mutex_unlock(&w->mu);
+    return partial ? run_batch_task(w, err) : 0;
+}
+
 /* Returns a slot to fill (state SLOT_FILLING). Waits while none is free;
  * without a collector thread, reaps a batch itself. Returns 0 or -1 with
  * err (the writer's failure). */
@@ -688,6 +761,14 @@ static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
                 *out = &w->slots[i];
                 return 0;
             }
+        }
+        if (w->nready > 0 && !w->flushed) {
+            /* nothing free: the waiting chunks will not become a full batch */
+            pthread_mutex_unlock(&w->mu);
+            if (flush_ready(w, err) != 0)
+                return -1;
+            pthread_mutex_lock(&w->mu);
+            continue;
         }
         int reap_now = !w->has_collector && w->ndone > 0 &&
                        (w->ndone >= w->reap_batch || w->nbusy == 0);
@@ -710,20 +791,11 @@ static int slot_submit(flist_writer *w, wslot *s, hub_err *err)
     pthread_mutex_lock(&w->mu);
     s->state = SLOT_BUSY;
     w->nbusy++;
+    w->ready[w->nready++] = s;
+    int full = w->nready % ENCRYPT_BATCH == 0;
+    w->flushed = 0;
     pthread_mutex_unlock(&w->mu);
-    if (!w->pool) {
-        slot_run(s);
-        return 0;
-    }
-    if (pool_submit(w->pool, slot_run, s) != 0) {
-        pthread_mutex_lock(&w->mu);
-        s->state = SLOT_FREE;
-        w->nbusy--;
-        pthread_mutex_unlock(&w->mu);
-        hub_err_set(err, "chunk thread pool stopped");
-        return writer_fail(w, err);
-    }
-    return 0;
+    return full ? run_batch_task(w, err) : 0;
 }
 
 /* Waits until every chunk in flight is encrypted, stored in its file and
@@ -736,6 +808,13 @@ static int drain(flist_writer *w, hub_err *err)
             return -1;
         if (w->nbusy == 0 && w->ndone == 0 && w->nreaping == 0)
             break;
+        if (w->nready > 0 && !w->flushed) {
+            pthread_mutex_unlock(&w->mu);
+            if (flush_ready(w, err) != 0)
+                return -1;
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
         if (wait_turn(w, !w->has_collector && w->nbusy == 0, err) != 0)
             return -1;
     }
@@ -829,23 +908,24 @@ flist_writer *flist_writer_new(const flist_writer_opts *opts, hub_err *err)
     w->progress_ud = opts->progress_ud;
     w->total_hint = opts->total_hint;
 
-    /* enough chunks in flight to keep every thread busy while the caller
-     * reads and the collector waits for the backend (with 4 slots per
-     * thread the threads starved on 2 cores: 1.52x instead of 1.62x over
-     * --threads 1); each slot holds ~1.1 MiB, so the cap bounds memory on
-     * many cores (27 MiB with 2 threads, 53 MiB at most); uploads go in
-     * batches of half of them */
-    w->nslots = 8 * (size_t)w->threads + 8;
+    /* enough chunks in flight to keep every thread busy with a batch of
+     * ENCRYPT_BATCH while the caller fills the next one and the collector
+     * waits for the backend (with 4 slots per thread the threads starved on
+     * 2 cores); each slot holds ~1.1 MiB, so the cap bounds memory on many
+     * cores (35 MiB with 2 threads, 53 MiB at most); uploads go in batches
+     * of half of them */
+    w->nslots = 8 * (size_t)w->threads + 2 * ENCRYPT_BATCH;
     if (w->nslots > WRITER_MAX_SLOTS)
         w->nslots = WRITER_MAX_SLOTS;
     w->reap_batch = w->nslots / 2;
     w->slots = calloc(w->nslots, sizeof *w->slots);
+    w->ready = calloc(w->nslots, sizeof *w->ready);
     w->batch = calloc(w->nslots, sizeof *w->batch);
     w->batch_ids = calloc(w->nslots, sizeof *w->batch_ids);
     w->batch_vals = calloc(w->nslots, sizeof *w->batch_vals);
     w->batch_lens = calloc(w->nslots, sizeof *w->batch_lens);
     w->batch_present = calloc(w->nslots, 1);
-    if (!w->slots || !w->batch || !w->batch_ids || !w->batch_vals || !w->batch_lens ||
+    if (!w->slots || !w->ready || !w->batch || !w->batch_ids || !w->batch_vals || !w->batch_lens ||
         !w->batch_present)
         goto nomem;
     for (size_t i = 0; i < w->nslots; i++) {
@@ -912,6 +992,7 @@ void flist_writer_free(flist_writer *w)
         }
     }
     free(w->slots);
+    free(w->ready);
     free(w->batch);
     free(w->batch_ids);
     free(w->batch_vals);
