@@ -27,6 +27,8 @@ typedef struct api_req api_req;
 typedef struct api_upload api_upload;
 typedef struct api_wait api_wait;
 typedef struct reply_store reply_store;
+typedef struct qpool qpool;
+typedef struct api_waiters api_waiters;
 
 /* The process-wide state, immutable while serving except where noted. */
 typedef struct api_server {
@@ -35,6 +37,8 @@ typedef struct api_server {
     auth_ctx *auth;
     api_cache *cache;
     reply_store *replies;          /* shared reply store; NULL = off */
+    qpool *qpool;                  /* job-queue connections for requests */
+    api_waiters *waiters;          /* requests waiting on jobs (waiters.h) */
     api_metrics *metrics;
     struct MHD_Daemon *daemon;
     _Atomic int stopping;          /* SIGTERM received */
@@ -85,11 +89,11 @@ void api_count_request(api_req *r);
 
 /* Queues resp (adds the CORS header unless present) with status; takes
  * ownership of resp. */
-enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp);
+enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp);
 
 /* Queues a shared (cached) response without consuming it; the response
  * must already carry the CORS header. */
-enum MHD_Result api_queue_keep(api_req *r, int status, struct MHD_Response *resp);
+enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *resp);
 
 /* A persistent response holding a copy of text, with Content-Type and the
  * CORS header, for caching (NULL on failure). */
@@ -123,7 +127,7 @@ enum MHD_Result api_text_take(api_req *r, int status, const char *ctype, char *b
  * and X-Forwarded-Proto, §2.5). extra_cookie: a Set-Cookie value or NULL. */
 enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra_cookie);
 
-/* ---- request helpers (server.c) ---- */
+/* ---- request helpers (request.c) ---- */
 
 /* A header (case-insensitive name) or NULL. */
 const char *api_header(api_req *r, const char *name);
@@ -145,10 +149,5 @@ long long api_unix_now(void);
 
 /* Marks a local change (invalidates cached listings of this instance). */
 void api_changed(api_server *s);
-
-/* Borrow / give back a Redis queue connection from the pool. put with
- * broken = 1 closes it. get returns NULL with err when Redis is down. */
-queue *api_queue_get(api_server *s, hub_err *err);
-void api_queue_put(api_server *s, queue *q, int broken);
 
 #endif

@@ -146,7 +146,7 @@ static enum MHD_Result send_flist(api_req *r, const char *repo, const char *tag,
             if (!resp)
                 return MHD_NO;
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-            return api_queue(r, 416, resp);
+            return api_respond(r, 416, resp);
         }
         if (range > 0) {
             status = 206;
@@ -172,7 +172,7 @@ static enum MHD_Result send_flist(api_req *r, const char *repo, const char *tag,
         snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     }
-    return api_queue(r, status, resp);
+    return api_respond(r, status, resp);
 }
 
 enum MHD_Result h_download(api_req *r)

@@ -18,7 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "async.h"
+#include "qpool.h"
+#include "waiters.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,8 +35,8 @@ static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
     json_t *job = NULL;
     hub_err err = {0};
     char msg[HUB_ERR_MAX + 128];
-    const char *id = async_wait_id(r->wait);
-    if (async_wait_result(r->wait, &ended, &job, &err) < 0) {
+    const char *id = waiters_wait_id(r->wait);
+    if (waiters_wait_result(r->wait, &ended, &job, &err) < 0) {
         snprintf(msg, sizeof msg, "job %s: %s", id, err.msg);
         return api_error(r, 500, msg);
     }
@@ -72,14 +73,14 @@ static enum MHD_Result submit(api_req *r, jobmsg_kind type, json_t *input)
 {
     hub_err err = {0};
     char id[QUEUE_JOB_ID_MAX];
-    queue *q = api_queue_get(r->srv, &err);
+    queue *q = qpool_get(r->srv->qpool, &err);
     if (!q) {
         json_decref(input);
         log_error("job queue: %s", err.msg);
         return queue_down(r);
     }
     int rc = queue_job_create(q, jobmsg_kind_name(type), r->auth.user, input, id, &err);
-    api_queue_put(r->srv, q, rc < 0);
+    qpool_put(r->srv->qpool, q, rc < 0);
     json_decref(input);
     if (rc < 0) {
         log_error("job queue: %s", err.msg);
@@ -97,7 +98,7 @@ static enum MHD_Result submit(api_req *r, jobmsg_kind type, json_t *input)
                               "status_url", status_url, "events_url", events_url);
         return api_json(r, 202, v);
     }
-    if (async_wait_start(r, id, &err) < 0)
+    if (waiters_wait_job(r, id, &err) < 0)
         return api_error(r, 500, err.msg);
     return MHD_YES;
 }
@@ -361,7 +362,7 @@ enum MHD_Result h_docker(api_req *r)
 
 /* The queue connection for a request about job `id`: NULL with *ret the
  * reply when the id is malformed (404) or the queue unreachable (503).
- * Give the connection back with api_queue_put. */
+ * Give the connection back with qpool_put. */
 static queue *job_queue(api_req *r, const char *id, enum MHD_Result *ret)
 {
     if (!queue_job_id_valid(id)) {
@@ -369,7 +370,7 @@ static queue *job_queue(api_req *r, const char *id, enum MHD_Result *ret)
         return NULL;
     }
     hub_err err = {0};
-    queue *q = api_queue_get(r->srv, &err);
+    queue *q = qpool_get(r->srv->qpool, &err);
     if (!q)
         *ret = queue_down(r);
     return q;
@@ -385,7 +386,7 @@ enum MHD_Result h_job_status(api_req *r)
     hub_err err = {0};
     json_t *job = NULL;
     int rc = queue_job_get(q, id, &job, &err);
-    api_queue_put(r->srv, q, rc < 0);
+    qpool_put(r->srv->qpool, q, rc < 0);
     if (rc < 0)
         return queue_down(r);
     if (!job)
@@ -403,10 +404,10 @@ enum MHD_Result h_listen(api_req *r)
     hub_err err = {0};
     char state[16];
     int rc = queue_job_state(q, id, state, sizeof state, &err);
-    api_queue_put(r->srv, q, rc < 0);
+    qpool_put(r->srv->qpool, q, rc < 0);
     if (rc < 0)
         return queue_down(r);
     if (!state[0])
         return api_ferror(r, 404, "job id not found");
-    return async_sse_start(r, id, api_header(r, "Last-Event-ID"));
+    return waiters_stream(r, id, api_header(r, "Last-Event-ID"));
 }

@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "qpool.h"
 #include "router.h"
 
 enum MHD_Result h_healthz(api_req *r)
@@ -26,9 +27,9 @@ enum MHD_Result h_readyz(api_req *r)
     json_t *checks = json_object();
     int ok = 1;
 
-    queue *q = api_queue_get(r->srv, &err);
+    queue *q = qpool_get(r->srv->qpool, &err);
     int rc = q ? queue_ping(q, &err) : -1;
-    api_queue_put(r->srv, q, rc < 0);
+    qpool_put(r->srv->qpool, q, rc < 0);
     json_object_set_new(checks, "redis", json_string(rc == 0 ? "ok" : err.msg));
     ok &= rc == 0;
 
@@ -65,9 +66,9 @@ static char *queue_metrics(api_req *r)
         "# TYPE hub_queue_up gauge\n";
     hub_err err = {0};
     queue_stats st;
-    queue *q = api_queue_get(r->srv, &err);
+    queue *q = qpool_get(r->srv->qpool, &err);
     int rc = q ? queue_stats_read(q, &st, &err) : -1;
-    api_queue_put(r->srv, q, rc < 0);
+    qpool_put(r->srv->qpool, q, rc < 0);
     char *out = NULL;
     int n;
     if (rc < 0) {

@@ -40,7 +40,7 @@ int inspect_cached_reply(api_req *r, const char *key, const struct stat *st, int
                                      atomic_load(&r->srv->generation));
     if (!it)
         return 0;
-    *ret = api_queue_keep(r, 200, (struct MHD_Response *)it->data);
+    *ret = api_respond_shared(r, 200, (struct MHD_Response *)it->data);
     cache_release(r->srv->cache, it);
     return 1;
 }
@@ -58,7 +58,7 @@ enum MHD_Result inspect_store_reply(api_req *r, const char *key, const struct st
                                      len + 512, destroy_response);
     if (!it)
         return api_page(r, 500);
-    enum MHD_Result ret = api_queue_keep(r, status, (struct MHD_Response *)it->data);
+    enum MHD_Result ret = api_respond_shared(r, status, (struct MHD_Response *)it->data);
     cache_release(r->srv->cache, it);
     return ret;
 }

@@ -24,6 +24,7 @@
 #include "repo.h"
 #include "router.h"
 #include "server.h"
+#include "util.h"
 
 static void usage(FILE *out)
 {
@@ -93,6 +94,7 @@ static int serve(hub_config *cfg)
     sigset_t set;
     hub_signals_block(&set);
 
+    util_raise_nofile();   /* one descriptor per client connection */
     if (server_init(&srv, cfg, &err) < 0 || server_start(&srv, &err) < 0) {
         log_error("%s", err.msg);
         server_free(&srv);

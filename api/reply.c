@@ -9,7 +9,7 @@
 #include "api.h"
 #include "flist_replies.h"
 
-enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp)
+enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp)
 {
     if (!resp)
         return MHD_NO;
@@ -23,7 +23,7 @@ enum MHD_Result api_queue(api_req *r, int status, struct MHD_Response *resp)
     return ret;
 }
 
-enum MHD_Result api_queue_keep(api_req *r, int status, struct MHD_Response *resp)
+enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *resp)
 {
     r->status = status;
     r->replied = 1;
@@ -51,7 +51,7 @@ static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, c
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    return api_queue(r, status, resp);
+    return api_respond(r, status, resp);
 }
 
 enum MHD_Result api_json(api_req *r, int status, json_t *v)
@@ -180,5 +180,5 @@ enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra
     if (extra_cookie)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, extra_cookie);
     free(abs);
-    return api_queue(r, 302, resp);
+    return api_respond(r, 302, resp);
 }

@@ -16,7 +16,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "async.h"
+#include "qpool.h"
+#include "request.h"
+#include "waiters.h"
 #include "cache.h"
 #include "housekeeping.h"
 #include "log.h"
@@ -26,191 +28,11 @@
 #include "upload.h"
 
 /* ------------------------------------------------------------------ */
-/* small helpers                                                       */
-/* ------------------------------------------------------------------ */
-
-int64_t api_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-long long api_unix_now(void)
-{
-    return (long long)time(NULL);
-}
-
-void api_changed(api_server *s)
-{
-    atomic_fetch_add(&s->generation, 1);
-}
-
-const char *api_header(api_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *api_cookie(api_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src (n bytes) into a new string. plus: '+' -> ' '.
- * A decoded NUL is reported through *nul (when not NULL) and kept as 0x01,
- * so that it can never silently cut a name. */
-static char *pct_decode(const char *src, size_t n, int plus, int *nul)
-{
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int a, b;
-        if (src[i] == '%' && i + 2 < n &&
-            (a = hexval((unsigned char)src[i + 1])) >= 0 && (b = hexval((unsigned char)src[i + 2])) >= 0) {
-            char c = (char)(a * 16 + b);
-            if (c == '\0' && nul)
-                *nul = 1;
-            out[o++] = c == '\0' ? '\x01' : c;
-            i += 2;
-        } else if (plus && src[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = src[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-const char *api_query(api_req *r, const char *name, char *buf, size_t n)
-{
-    /* MHD hands query values over undecoded (our unescape callback keeps
-     * them raw); decode the value here. Keys are compared raw. */
-    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-    if (!raw)
-        return NULL;
-    char *dec = pct_decode(raw, strlen(raw), 1, NULL);
-    if (!dec)
-        return NULL;
-    size_t len = strlen(dec);
-    if (len >= n) {
-        free(dec);
-        return NULL;
-    }
-    memcpy(buf, dec, len + 1);
-    free(dec);
-    return buf;
-}
-
-int api_wants_async(api_req *r)
-{
-    char v[16];
-    if (api_query(r, "async", v, sizeof v) && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0))
-        return 1;
-    const char *prefer = api_header(r, "Prefer");
-    return prefer && strstr(prefer, "respond-async") != NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Redis connection pool                                               */
-/* ------------------------------------------------------------------ */
-
-#define POOL_MAX 32
-static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static queue *g_pool[POOL_MAX];
-static int g_pool_n;
-
-queue *api_queue_get(api_server *s, hub_err *err)
-{
-    pthread_mutex_lock(&g_pool_mu);
-    queue *q = g_pool_n > 0 ? g_pool[--g_pool_n] : NULL;
-    pthread_mutex_unlock(&g_pool_mu);
-    if (q)
-        return q;
-    return queue_connect(s->cfg.redis_url, 3000, err);
-}
-
-void api_queue_put(api_server *s, queue *q, int broken)
-{
-    (void)s;
-    if (!q)
-        return;
-    if (!broken) {
-        pthread_mutex_lock(&g_pool_mu);
-        if (g_pool_n < POOL_MAX) {
-            g_pool[g_pool_n++] = q;
-            q = NULL;
-        }
-        pthread_mutex_unlock(&g_pool_mu);
-    }
-    queue_close(q);
-}
-
-static void pool_drain(void)
-{
-    pthread_mutex_lock(&g_pool_mu);
-    while (g_pool_n > 0)
-        queue_close(g_pool[--g_pool_n]);
-    pthread_mutex_unlock(&g_pool_mu);
-}
-
-/* ------------------------------------------------------------------ */
 /* requests                                                            */
 /* ------------------------------------------------------------------ */
 
 /* Requests between their first call and their completion. */
 static _Atomic int g_inflight;
-
-static void req_free(api_req *r)
-{
-    if (!r)
-        return;
-    for (int i = 0; i < r->nsegs; i++)
-        free(r->segs[i]);
-    free(r->path);
-    upload_free(r->upload);
-    free(r->body);
-    if (r->wait)
-        async_wait_release(r->wait);
-    free(r);
-}
-
-/* Splits and decodes the path (one trailing slash ignored). Returns 0, or
- * -1 when it has too many segments (404). */
-static int split_path(api_req *r, const char *url)
-{
-    size_t len = strlen(url);
-    if (len > 1 && url[len - 1] == '/')
-        len--;
-    if (!(r->path = strndup(url, len)))
-        return -1;
-    if (len <= 1)
-        return 0; /* "/" has no segments */
-    const char *p = r->path + (r->path[0] == '/');
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (r->nsegs == API_MAX_SEGS)
-            return -1;
-        if (!(r->segs[r->nsegs] = pct_decode(p, n, 0, &r->has_nul)))
-            return -1;
-        r->nsegs++;
-        if (!slash)
-            break;
-        p = slash + 1;
-    }
-    return 0;
-}
 
 static enum MHD_Result reply_options(api_req *r, unsigned allow)
 {
@@ -221,7 +43,7 @@ static enum MHD_Result reply_options(api_req *r, unsigned allow)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, hdr);
-    return api_queue(r, 200, resp);
+    return api_respond(r, 200, resp);
 }
 
 static enum MHD_Result reply_405(api_req *r, unsigned allow)
@@ -241,7 +63,7 @@ static enum MHD_Result reply_405(api_req *r, unsigned allow)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, hdr);
-    return api_queue(r, 405, resp);
+    return api_respond(r, 405, resp);
 }
 
 /* The API gate (§12.4). Returns 1 when the request may go on. */
@@ -290,7 +112,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->is_head = strcmp(method, "HEAD") == 0;
         r->t0_ns = api_now_ns();
         r->status = 500;
-        if (split_path(r, url) < 0)
+        if (request_split_path(r, url) < 0)
             r->route_rc = -1;
         else
             r->route_rc = router_match(r, srv->cfg.authentication, &r->allow);
@@ -394,7 +216,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     api_count_request(r);
-    req_free(r);
+    request_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&g_inflight, 1);
 }
@@ -497,6 +319,10 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
     if (srv->cfg.reply_cache_size > 0 &&
         !(srv->replies = reply_store_open(srv->cfg.reply_cache_dir, srv->cfg.reply_cache_size, err)))
         return -1;
+    if (!(srv->qpool = qpool_new(srv->cfg.redis_url, srv->cfg.job_ttl)))
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+    if (!(srv->waiters = waiters_new(srv, err)))
+        return -1;
     return housekeeping_start(srv, err);
 }
 
@@ -566,14 +392,14 @@ void server_stop(api_server *srv)
     MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
-    async_stop_streams();
+    waiters_stop_streams(srv->waiters);
     log_info("stopping: no new connections; waiting up to %d s for %d running requests "
              "(%u connections)", srv->cfg.shutdown_grace, atomic_load(&g_inflight), connections(srv));
     int64_t deadline = api_now_ns() + (int64_t)srv->cfg.shutdown_grace * 1000000000;
     while (api_now_ns() < deadline && atomic_load(&g_inflight) > 0)
         usleep(20000);
-    async_shutdown();
-    while (api_now_ns() < deadline + 2000000000LL && async_active() > 0)
+    waiters_shutdown(srv->waiters);
+    while (api_now_ns() < deadline + 2000000000LL && waiters_active(srv->waiters) > 0)
         usleep(20000);
     housekeeping_stop(srv);
     MHD_stop_daemon(srv->daemon);
@@ -583,7 +409,8 @@ void server_stop(api_server *srv)
 
 void server_free(api_server *srv)
 {
-    pool_drain();
+    waiters_free(srv->waiters);
+    qpool_free(srv->qpool);
     housekeeping_stop(srv);
     reply_store_close(srv->replies);
     cache_free(srv->cache);

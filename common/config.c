@@ -69,7 +69,7 @@ static const struct cfg_key {
     {"max-connections", "1024"},
     {"max-connections-per-ip", "0"},
     {"connection-timeout", "60"},
-    {"connection-memory-limit", "64K"},
+    {"connection-memory-limit", "16K"},
     {"max-upload-size", "4G"},
     {"cache-size", "32M"},
     {"listing-cache-ms", "1000"},

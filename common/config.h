@@ -96,7 +96,7 @@ typedef struct hub_config {
     int max_connections;          /* max-connections (1024) */
     int max_connections_per_ip;   /* max-connections-per-ip (0 = unlimited) */
     int connection_timeout;       /* connection-timeout s (60) */
-    uint64_t connection_memory;   /* connection-memory-limit bytes (64K) */
+    uint64_t connection_memory;   /* connection-memory-limit bytes (16K) */
     uint64_t max_upload_size;     /* max-upload-size bytes (4G) */
     uint64_t cache_size;          /* cache-size bytes (32M) */
     int listing_cache_ms;         /* listing-cache-ms: max staleness (1000) */

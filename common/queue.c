@@ -28,6 +28,7 @@ struct queue {
     int timeout_ms;
     char cursor[QUEUE_ENTRY_ID_MAX];   /* XAUTOCLAIM scan position */
     long long job_ttl;                 /* seconds a job is kept after its end */
+    long long client_id;               /* CLIENT ID of the connection, 0 unknown */
 };
 
 /* ------------------------------------------------------------------ */
@@ -79,6 +80,14 @@ static int open_conn(queue *q, hub_err *err)
             goto fail;
         free_reply(r);
     }
+    /* for queue_client_unblock; a Redis without CLIENT ID (< 5) leaves 0 */
+    q->client_id = 0;
+    redisReply *id = redisCommand(q->c, "CLIENT ID");
+    if (id && id->type == REDIS_REPLY_INTEGER)
+        q->client_id = id->integer;
+    free_reply(id);
+    if (q->c->err)
+        goto fail;
     return 0;
 fail:   /* a half-logged-in connection must not be reused */
     redisFree(q->c);
@@ -108,6 +117,29 @@ static redisReply *run(queue *q, hub_err *err, int argc, const char **argv)
         free_reply(r);
         return NULL;
     }
+    return r;
+}
+
+/* run() of any number of arguments with their lengths, the socket timeout
+ * raised by block_ms (0: not blocking). */
+static redisReply *run_blocking_argv(queue *q, hub_err *err, long long block_ms, int argc,
+                                     const char **argv, const size_t *lens)
+{
+    if ((!q->c || q->c->err) && open_conn(q, err) < 0)
+        return NULL;
+    if (block_ms > 0)
+        redisSetTimeout(q->c, ms_tv(q->timeout_ms + block_ms));
+    redisReply *r = redisCommandArgv(q->c, argc, argv, lens);
+    if (!r)
+        hub_err_set(err, "queue redis %s:%d: %s", q->url.host, q->url.port,
+                    q->c->errstr[0] ? q->c->errstr : "connection lost");
+    else if (r->type == REDIS_REPLY_ERROR) {
+        hub_err_set(err, "queue redis %s: %.*s", argv[0], (int)r->len, r->str);
+        free_reply(r);
+        r = NULL;
+    }
+    if (q->c && !q->c->err && block_ms > 0)
+        redisSetTimeout(q->c, ms_tv(q->timeout_ms));
     return r;
 }
 
@@ -472,6 +504,123 @@ int queue_events_read(queue *q, const char *id, const char *after,
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
         rc = parse_entries(r->element[0]->element[1], events, n, err);
     free_reply(r);
+    return rc;
+}
+
+int queue_events_read_many(queue *q, const char *const *ids, const char *const *afters, size_t n,
+                           int block_ms, size_t max_per_job, queue_events_fn fn, void *ctx,
+                           hub_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (max_per_job < 1)
+        max_per_job = 1;
+    size_t argc = 4 + (block_ms > 0 ? 2 : 0) + 2 * n;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    char (*keys)[KEY_MAX] = calloc(n, sizeof *keys);
+    if (!argv || !lens || !keys) {
+        free(argv);
+        free(lens);
+        free(keys);
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+    }
+    char count[24], block[24];
+    fmt_ll(count, (long long)max_per_job);
+    fmt_ll(block, block_ms > 0 ? block_ms : 0);
+    size_t k = 0;
+    argv[k++] = "XREAD";
+    argv[k++] = "COUNT";
+    argv[k++] = count;
+    if (block_ms > 0) {
+        argv[k++] = "BLOCK";
+        argv[k++] = block;
+    }
+    argv[k++] = "STREAMS";
+    for (size_t i = 0; i < n; i++) {
+        events_key(keys[i], ids[i]);
+        argv[k + i] = keys[i];
+        argv[k + n + i] = afters[i] && queue_entry_id_valid(afters[i]) ? afters[i] : "0-0";
+    }
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = run_blocking_argv(q, err, block_ms, (int)argc, argv, lens);
+    free(argv);
+    free(lens);
+    free(keys);
+    if (!r)
+        return hub_err_prefix(err, "queue events");
+    int rc = 0;
+    /* nil on timeout; else [[key, entries], ...] for the keys with entries */
+    size_t prefix = strlen(QUEUE_JOB_PREFIX), suffix = strlen(QUEUE_EVENTS_SUFFIX);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rc == 0; i++) {
+        const redisReply *kv = r->element[i];
+        if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2 ||
+            kv->element[0]->type != REDIS_REPLY_STRING || kv->element[0]->len <= prefix + suffix ||
+            kv->element[0]->len - prefix - suffix >= QUEUE_JOB_ID_MAX)
+            continue;
+        char id[QUEUE_JOB_ID_MAX];
+        size_t idlen = kv->element[0]->len - prefix - suffix;
+        memcpy(id, kv->element[0]->str + prefix, idlen);
+        id[idlen] = '\0';
+        queue_event *ev = NULL;
+        size_t m = 0;
+        rc = parse_entries(kv->element[1], &ev, &m, err);
+        for (size_t j = 0; rc == 0 && j < m; j++)
+            fn(ctx, id, &ev[j]);
+        queue_events_free(ev, m);
+    }
+    free_reply(r);
+    return rc;
+}
+
+long long queue_client_id(const queue *q)
+{
+    return q->client_id;
+}
+
+int queue_client_unblock(queue *q, long long client_id, hub_err *err)
+{
+    if (client_id <= 0)
+        return 0;
+    char id[24];
+    fmt_ll(id, client_id);
+    const char *argv[] = {"CLIENT", "UNBLOCK", id};
+    redisReply *r = run(q, err, 3, argv);
+    if (!r)
+        return hub_err_prefix(err, "queue unblock");
+    free_reply(r);
+    return 0;
+}
+
+int queue_job_states(queue *q, const char *const *ids, size_t n, char (*states)[QUEUE_STATE_MAX],
+                     hub_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        states[i][0] = '\0';
+    if ((!q->c || q->c->err) && open_conn(q, err) < 0)
+        return -1;
+    char key[KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        job_key(key, queue_job_id_valid(ids[i]) ? ids[i] : "-");
+        const char *argv[] = {"HGET", key, "state"};
+        size_t lens[] = {4, strlen(key), 5};
+        if (redisAppendCommandArgv(q->c, 3, argv, lens) != REDIS_OK)
+            return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(q->c, (void **)&r) != REDIS_OK || !r) {
+            return hub_err_setc(err, HUB_E_UNAVAILABLE, "queue redis %s:%d: %s", q->url.host,
+                                q->url.port, q->c->errstr[0] ? q->c->errstr : "connection lost");
+        }
+        if (r->type == REDIS_REPLY_STRING && queue_job_id_valid(ids[i]))
+            snprintf(states[i], QUEUE_STATE_MAX, "%s", r->str);
+        else if (r->type == REDIS_REPLY_ERROR && rc == 0)
+            rc = hub_err_set(err, "queue redis HGET: %.*s", (int)r->len, r->str);
+        free_reply(r);
+    }
     return rc;
 }
 

@@ -118,6 +118,36 @@ int queue_events_read(queue *q, const char *id, const char *after,
                       int block_ms, size_t max, queue_event **events,
                       size_t *n, hub_err *err);
 
+/* Called by queue_events_read_many for each event read, in stream order
+ * per job; job_id is the job the event belongs to, ev is freed after the
+ * call. */
+typedef void (*queue_events_fn)(void *ctx, const char *job_id, const queue_event *ev);
+
+/* Reads the events of n jobs at once (one XREAD over their events streams:
+ * the api's one reader for every waiting request): up to max_per_job
+ * events of job ids[i] after afters[i] (NULL or invalid = from the start),
+ * blocking up to block_ms (0: not) until one of them has any; each event
+ * goes to fn. CLIENT UNBLOCK of queue_client_id ends the block early.
+ * Returns 0 (also on timeout, fn not called) or -1 with err. */
+int queue_events_read_many(queue *q, const char *const *ids, const char *const *afters, size_t n,
+                           int block_ms, size_t max_per_job, queue_events_fn fn, void *ctx,
+                           hub_err *err);
+
+/* The Redis client id of q's connection (CLIENT ID, read when it
+ * connects), 0 when unknown. Changes when the connection is reopened. */
+long long queue_client_id(const queue *q);
+
+/* CLIENT UNBLOCK client_id: ends another connection's blocking read early
+ * (it returns as if timed out). 0 ids are ignored. Returns 0 or -1. */
+int queue_client_unblock(queue *q, long long client_id, hub_err *err);
+
+#define QUEUE_STATE_MAX 16
+
+/* The states of n jobs (pipelined HGET): "" for a job that does not exist
+ * (or an invalid id). Returns 0 or -1 with err. */
+int queue_job_states(queue *q, const char *const *ids, size_t n, char (*states)[QUEUE_STATE_MAX],
+                     hub_err *err);
+
 /* Frees what queue_events_read returned. NULL ok. */
 void queue_events_free(queue_event *events, size_t n);
 

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 
 int64_t util_mono_ms(void)
@@ -25,4 +26,17 @@ uint32_t util_random_u32(void)
      * is not interrupted; a failure leaves 0, harmless for a name */
     (void)getrandom(&v, sizeof v, 0);
     return v;
+}
+
+long util_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
 }

@@ -16,6 +16,11 @@ int64_t util_now_ms(void);
  * temporary files, not for secrets. */
 uint32_t util_random_u32(void);
 
+/* Raises the soft limit of open files to the hard limit (a server holds
+ * one descriptor per client; the usual soft limit is 1024). Returns the
+ * limit now in force. */
+long util_raise_nofile(void);
+
 /* Little-endian loads and stores at any address. */
 static inline uint32_t util_load_le32(const uint8_t *p)
 {
