@@ -1,6 +1,6 @@
 /* cmd_inspect.c - the read-only subcommands: find, ls, stat, metadata,
  * chunks. With --json each prints exactly zflist's JSON line (the shapes of
- * FLIST-FORMAT.md §10.1, built by common/flist_json.c); without it, a
+ * FLIST-FORMAT.md §10.1, built by engine/flist_json.c); without it, a
  * human-readable listing derived from the same objects. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* cmd_merge.c - `flist merge OUTPUT FLIST FLIST...`: ordered merge, the first
- * flist wins on a name clash (see flist_merge in common/flist.h). */
+ * flist wins on a name clash (see flist_merge in engine/flist.h). */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/hub_err.h"
+#include "hub_err.h"
 
 #define CAPN_MAX_SEGMENTS 512u
 #define CAPN_MAX_DEPTH 64u

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/flist_model.h"
-#include "../common/hub_err.h"
+#include "flist_model.h"
+#include "hub_err.h"
 
 /* Decodes a Dir message. On success *out is a new flist_dir (free with
  * flist_dir_free) and 0 is returned; on failure -1 and err says why. */

@@ -5,12 +5,14 @@
    compatibility mode: the upload transfer time, and the time from the end
    of the upload to the answer, compared with `flist create` of the same
    archive into a fresh backend (the target: at most 1.15x).
+   Run twice: with redis-server and with 0-db (the production backend,
+   ../shared/tools/zdb or $ZDB_BIN) as the content backend.
 2. 200 small uploads (one file each) from 16 concurrent clients with 1 and
    then 2 workers: jobs per second and the p50/p99 time from request to
    answer.
 
-Every run uses fresh redis-servers (queue, content backend), a fresh api
-and fresh workers; everything is stopped by pid at the end.
+Every run uses fresh servers (queue, content backend), a fresh api and
+fresh workers; everything is stopped by pid at the end.
 
 usage: bench_worker.py BUILD_DIR ARCHIVE
 """
@@ -47,20 +49,35 @@ def wait_port(port, timeout=15):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-class Stack:
-    """queue redis + backend redis + api + n workers, in a temp directory."""
+def zdb_binary():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.environ.get("ZDB_BIN") or os.path.join(here, "..", "..", "..", "shared", "tools", "zdb")
+    if not os.access(path, os.X_OK):
+        sys.exit("bench: 0-db not found: set ZDB_BIN to the zdb binary (../shared/tools/zdb)")
+    return path
 
-    def __init__(self, build, workers, log_level="warn"):
+
+class Stack:
+    """queue redis + content backend (redis-server or 0-db) + api + n
+    workers, in a temp directory."""
+
+    def __init__(self, build, workers, log_level="warn", backend="redis"):
         self.build = build
         self.root = tempfile.mkdtemp(prefix="hub-bench-")
         self.procs = []
         self.qport, self.bport, self.port = free_port(), free_port(), free_port()
         for port in (self.qport, self.bport):
-            d = os.path.join(self.root, f"redis-{port}")
+            d = os.path.join(self.root, f"server-{port}")
             os.makedirs(d)
-            self.spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--dir", d])
+            if port == self.bport and backend == "zdb":
+                self.spawn([zdb_binary(), "--listen", "127.0.0.1", "--port", str(port), "--mode", "user",
+                            "--data", d + "/data", "--index", d + "/index"])
+            else:
+                self.spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--dir", d])
             wait_port(port)
+        self.backend_url = (f"zdb://127.0.0.1:{self.bport}/default" if backend == "zdb"
+                            else f"redis://127.0.0.1:{self.bport}/0")
         self.conf = os.path.join(self.root, "hub.conf")
         with open(self.conf, "w") as f:
             f.write(f"""listen-addr = 127.0.0.1
@@ -68,10 +85,10 @@ listen-port = {self.port}
 userdata-root-path = {self.root}/public
 workdir-root-path = {self.root}/workdir
 redis-url = redis://127.0.0.1:{self.qport}/0
-backend-internal-kind = redis
+backend-internal-kind = {backend}
 backend-internal-host = 127.0.0.1
 backend-internal-port = {self.bport}
-backend-internal-name = 0
+backend-internal-name = {"default" if backend == "zdb" else "0"}
 log-level = {log_level}
 max-connections = 256
 """)
@@ -157,24 +174,23 @@ def median(v):
     return v[len(v) // 2]
 
 
-def bench_large(build, archive, reps=5):
+def bench_large(build, archive, backend, reps=5):
     """Alternates `flist create` and the api upload `reps` times (the machine
     is small and shared: single runs vary by +-30 %) and compares medians."""
-    print(f"== large upload: {archive} ({os.path.getsize(archive) / 1048576:.1f} MiB), "
+    print(f"== large upload into {backend}: {archive} ({os.path.getsize(archive) / 1048576:.1f} MiB), "
           f"{reps} runs each, fresh servers every run")
     refs, transfers, answers, jobs = [], [], [], []
     for _ in range(reps):
-        st = Stack(build, 0)
+        st = Stack(build, 0, backend=backend)
         try:
             out = os.path.join(st.root, "ref.flist")
             t0 = time.perf_counter()
             subprocess.run([os.path.join(build, "bin", "flist"), "create", "--backend",
-                            f"redis://127.0.0.1:{st.bport}/0", archive, out], check=True,
-                           capture_output=True)
+                            st.backend_url, archive, out], check=True, capture_output=True)
             refs.append(time.perf_counter() - t0)
         finally:
             st.close()
-        st = Stack(build, 1, log_level="info")
+        st = Stack(build, 1, log_level="info", backend=backend)
         try:
             time.sleep(0.5)
             status, t0, t1, t2, body = upload(st.port, "tree-5000.tar.gz", path=archive)
@@ -241,7 +257,8 @@ def bench_small(build, workers, n=200, clients=16):
 def main():
     build, archive = sys.argv[1], sys.argv[2]
     print(f"machine: {os.cpu_count()} cores")
-    bench_large(build, archive)
+    bench_large(build, archive, "redis")
+    bench_large(build, archive, "zdb")
     print("== 200 small uploads (compatibility mode)")
     bench_small(build, 1)
     bench_small(build, 2)

@@ -97,7 +97,7 @@ class Ops(unittest.TestCase):
 
     def test_metrics_count_job_ends(self):
         """hub_jobs_total{state} counts the jobs the real flist-hub-worker
-        ended (the finish script of common/queue.c counts in hub:stats), once
+        ended (the finish script of hub/queue.c counts in hub:stats), once
         per job, and every instance reports the same numbers."""
         def totals(api):
             st, h, text = api.request("GET", "/metrics")

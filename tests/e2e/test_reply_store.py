@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: the shared reply store (common/reply_store.h).
+"""End-to-end: the shared reply store (hub/reply_store.h).
 
 Replies computed from an flist (GET /api/flist/<repo>/<name> and its
 /metadata) are kept on the shared volume by the flist's identity: a worker

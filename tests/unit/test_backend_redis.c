@@ -1,4 +1,4 @@
-/* test_backend_redis.c - the backend client (common/backend.c) against a
+/* test_backend_redis.c - the backend client (engine/backend.c) against a
  * real redis-server (t_redis.h): pipelined EXISTS / SET / GET of real
  * encrypted chunks under their raw 16-byte ids, batches larger than one
  * pipeline window, database selection, AUTH with requirepass (redis

@@ -1,5 +1,5 @@
 /* test_backend_replies.c - the reply checks of the backend client
- * (backend_check_set_reply, backend_check_ok_reply in common/backend.c) fed
+ * (backend_check_set_reply, backend_check_ok_reply in engine/backend.c) fed
  * with the replies 0-db and Redis send (FLIST-FORMAT.md §6): SET answered by
  * the key as a bulk string (0-db), nil (0-db, identical data already there),
  * +OK (Redis), error replies; AUTH / SELECT answers. Each reply is built

@@ -1,4 +1,4 @@
-/* test_backend_url.c - backend addresses (common/backend_url.c): the
+/* test_backend_url.c - backend addresses (engine/backend_url.c): the
  * redis:// and zdb:// URL forms with their defaults, IPv6 hosts, percent
  * escapes and every refusal; the §6.3 backend JSON; the public JSON written
  * into flists and the display form, both without secrets.

@@ -1,4 +1,4 @@
-/* test_backend_zdb.c - the backend client (common/backend.c) against the
+/* test_backend_zdb.c - the backend client (engine/backend.c) against the
  * real 0-db, the production content backend (t_redis.h's t_zdb_start):
  * 0-db's own stall (a pipelined command left unread in the kernel when a
  * read ends on a command boundary) is woken by a kick; pipelined SET /

@@ -1,5 +1,5 @@
 /* test_blake2b_many.c - the batched chunk pipeline against the one-chunk
- * one: blake2b128_many (common/blake2b_many.c) against libsodium's
+ * one: blake2b128_many (engine/blake2b_many.c) against libsodium's
  * crypto_generichash and blake2b128_one, xxtea_encrypt_many against
  * xxtea_encrypt (and back with xxtea_decrypt), chunk_encrypt_many against
  * chunk_encrypt byte for byte (and back with chunk_decrypt); each on every

@@ -1,4 +1,4 @@
-/* test_chunk.c - the chunk pipeline (common/chunk.c, common/xxtea.c) against
+/* test_chunk.c - the chunk pipeline (engine/chunk.c, engine/xxtea.c) against
  * the reference data: every vector of vectors.json and the table of
  * FLIST-FORMAT.md §5.5 (K, snappy bytes, XXTEA words/rounds, ciphertext, ID),
  * the stored ciphertexts of tests/data/chunks, decryption back to the

@@ -1,4 +1,4 @@
-/* test_pool.c - the thread pool (common/pool.c): every task runs exactly
+/* test_pool.c - the thread pool (base/pool.c): every task runs exactly
  * once on the worker threads, pool_wait waits for all of them, the queue is
  * bounded (pool_submit blocks while it is full), the number of tasks
  * running at once never exceeds the thread count, and destroy drains the

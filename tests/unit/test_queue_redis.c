@@ -1,4 +1,4 @@
-/* test_queue_redis.c - the job queue (common/queue.h) against a real
+/* test_queue_redis.c - the job queue (hub/queue.h) against a real
  * redis-server: job create/get (fields, types, order), events and their
  * replay from an entry id, blocking reads, the consumer group (claim, ack,
  * reclaim from a dead consumer, heartbeat, dead-letter after 3 deliveries),

@@ -1,4 +1,4 @@
-/* test_auth.c - the authentication module (common/auth.h): hub tokens
+/* test_api_auth.c - the authentication module (api/auth.h): hub tokens
  * against the original's test vector and an independent libsodium
  * computation, the API gate in the order of HUB-API.md §12.4, JWTs (good
  * ES384, alg none, HS256 key confusion, expired, wrong key, audience),

@@ -3,7 +3,7 @@
  * These structs mirror the Cap'n Proto structs of FLIST-FORMAT.md §4 (Dir,
  * Inode with its union, FileBlock, Link, Special, ACI). The codec in
  * proto/flist_schema.c converts between them and the wire form; the reader
- * and the writer of common/ only ever see these.
+ * and the writer of engine/ only ever see these.
  *
  * Ownership: every pointer inside a decoded flist_dir / flist_acl is owned by
  * it and released by flist_dir_free() / flist_acl_clear().
