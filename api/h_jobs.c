@@ -20,6 +20,7 @@
 
 #include "qpool.h"
 #include "waiters.h"
+#include "errors.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -225,10 +226,9 @@ static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type)
             json_object_set_new(meta, key, checked);
         }
     }
-    int st = repo_ensure(r->srv->store, r->auth.user, &err);
-    if (st) {
+    if (repo_ensure(r->srv->store, r->auth.user, &err) != 0) {
         json_decref(meta);
-        return api_error(r, st, err.msg);
+        return api_fail(r, &err);
     }
     const char *slash = strrchr(u->spool_path, '/');
     jobmsg_upload in = {
@@ -315,10 +315,9 @@ enum MHD_Result h_merge(api_req *r)
         json_decref(sources);
         return api_error(r, 400, err.msg);
     }
-    int st = repo_ensure(r->srv->store, r->auth.user, &err); /* D10 */
-    if (st) {
+    if (repo_ensure(r->srv->store, r->auth.user, &err) != 0) { /* D10 */
         json_decref(sources);
-        return api_error(r, st, err.msg);
+        return api_fail(r, &err);
     }
     jobmsg_merge in = { .sources = sources, .name = target, .repository = r->auth.user };
     json_t *input = jobmsg_merge_build(&in);

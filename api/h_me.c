@@ -5,17 +5,18 @@
  * table has already run the API gate: r->auth.user is "me". */
 #include <string.h>
 
+#include "errors.h"
 #include "handlers.h"
 #include "inspect.h"
 
 /* Replies to a repo_* result: 0 = success envelope, else the error. */
-static enum MHD_Result done(api_req *r, int status, const hub_err *err)
+static enum MHD_Result done(api_req *r, int rc, const hub_err *err)
 {
-    if (status == 0) {
+    if (rc == 0) {
         api_changed(r->srv);
         return api_success(r, NULL);
     }
-    return api_error(r, status, err->msg);
+    return api_fail(r, err);
 }
 
 enum MHD_Result h_me(api_req *r)
@@ -78,9 +79,8 @@ enum MHD_Result h_me_promote(api_req *r)
 {
     hub_err err = {0};
     char src[REPO_NAME_MAX + 1], loc[REPO_NAME_MAX + 1];
-    int st = repo_promote(r->srv->store, r->auth.user, r->args[0], r->args[1], r->args[2], src, loc, &err);
-    if (st)
-        return api_error(r, st, err.msg);
+    if (repo_promote(r->srv->store, r->auth.user, r->args[0], r->args[1], r->args[2], src, loc, &err))
+        return api_fail(r, &err);
     api_changed(r->srv);
     json_t *p = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "source", "username", r->args[0], "filename", src,
                           "destination", "username", r->auth.user, "filename", loc);

@@ -17,6 +17,7 @@
 #include "flist.h"
 #include "flist_json.h"
 #include "flist_replies.h"
+#include "errors.h"
 #include "handlers.h"
 #include "inspect.h"
 #include "log.h"
@@ -167,13 +168,12 @@ static json_t *entries_json(const repo_entry *e, size_t n, int in_tag)
     return a;
 }
 
-/* The listing of one repository as JSON, or NULL with *status. */
-static json_t *repo_listing(api_req *r, const char *repo, int *status, hub_err *err)
+/* The listing of one repository as JSON, or NULL with err. */
+static json_t *repo_listing(api_req *r, const char *repo, hub_err *err)
 {
     repo_entry *e = NULL;
     size_t n = 0;
-    *status = repo_list(r->srv->store, repo, &e, &n, err);
-    if (*status)
+    if (repo_list(r->srv->store, repo, &e, &n, err) != 0)
         return NULL;
     json_t *a = entries_json(e, n, 0);
     repo_entries_free(e, n);
@@ -194,10 +194,9 @@ enum MHD_Result h_repo_list(api_req *r)
     enum MHD_Result ret;
     if (inspect_cached_reply(r, key, &st, r->srv->cfg.listing_cache_ms, &ret))
         return ret;
-    int status;
-    json_t *a = repo_listing(r, repo, &status, &err);
+    json_t *a = repo_listing(r, repo, &err);
     if (!a)
-        return status == 404 ? api_page(r, 404) : api_error(r, status, err.msg);
+        return err.code == HUB_E_NOT_FOUND ? api_page(r, 404) : api_fail(r, &err);
     size_t len;
     char *text = flist_reply_dump(a, &len);
     json_decref(a);
@@ -211,11 +210,8 @@ enum MHD_Result h_tag_list(api_req *r)
     hub_err err;
     repo_entry *e = NULL;
     size_t n = 0;
-    int st = repo_list_tag(r->srv->store, r->args[0], r->args[1], &e, &n, &err);
-    if (st == 404)
-        return api_page(r, 404);
-    if (st)
-        return api_error(r, st, err.msg);
+    if (repo_list_tag(r->srv->store, r->args[0], r->args[1], &e, &n, &err) != 0)
+        return err.code == HUB_E_NOT_FOUND ? api_page(r, 404) : api_fail(r, &err);
     json_t *a = entries_json(e, n, 1);
     repo_entries_free(e, n);
     return api_json(r, 200, a);
@@ -242,9 +238,8 @@ static enum MHD_Result public_listing(api_req *r, const char *key, listing_build
     hub_err err;
     repo_info *v = NULL;
     size_t n = 0;
-    int rc = repo_list_repositories(r->srv->store, &v, &n, &err);
-    if (rc)
-        return api_error(r, rc, err.msg);
+    if (repo_list_repositories(r->srv->store, &v, &n, &err) != 0)
+        return api_fail(r, &err);
     json_t *doc = build(r, v, n);
     repo_infos_free(v, n);
     size_t len;
@@ -297,8 +292,7 @@ static json_t *build_fileslist(api_req *r, const repo_info *v, size_t n)
     hub_err err;
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
-        int status;
-        json_t *a = repo_listing(r, v[i].name, &status, &err);
+        json_t *a = repo_listing(r, v[i].name, &err);
         json_object_set_new(o, v[i].name, a ? a : json_array());
     }
     return o;
@@ -332,9 +326,8 @@ static int lookup(api_req *r, const char *repo, const char *name, char *nn, repo
         *ret = api_error(r, 400, err.msg);
         return 1;
     }
-    int st = repo_lookup_entry(r->srv->store, repo, NULL, nn, lk, &err);
-    if (st) {
-        *ret = api_error(r, st, err.msg);
+    if (repo_lookup_entry(r->srv->store, repo, NULL, nn, lk, &err) != 0) {
+        *ret = api_fail(r, &err);
         return 1;
     }
     return 0;

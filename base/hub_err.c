@@ -64,6 +64,7 @@ const char *hub_code_name(hub_code code)
         [HUB_E_NOT_FOUND] = "not found",
         [HUB_E_EXISTS] = "exists",
         [HUB_E_FORBIDDEN] = "forbidden",
+        [HUB_E_UNAUTHORIZED] = "unauthorized",
         [HUB_E_TOO_LARGE] = "too large",
         [HUB_E_UNAVAILABLE] = "unavailable",
         [HUB_E_REFUSED] = "refused",

@@ -27,6 +27,7 @@ typedef enum hub_code {
     HUB_E_NOT_FOUND,    /* what was named does not exist */
     HUB_E_EXISTS,       /* it would overwrite or conflict with something */
     HUB_E_FORBIDDEN,    /* the caller may not do this */
+    HUB_E_UNAUTHORIZED, /* no valid credentials (and the original hub's one 401 refusal) */
     HUB_E_TOO_LARGE,    /* over a configured limit */
     HUB_E_UNAVAILABLE,  /* a server (content backend, queue) does not answer: retry later */
     HUB_E_REFUSED,      /* a server answered but refused us (login, namespace): configuration */

@@ -24,7 +24,8 @@ uint32_t util_random_u32(void)
     uint32_t v = 0;
     /* getrandom of 4 bytes does not block once the pool is initialised and
      * is not interrupted; a failure leaves 0, harmless for a name */
-    (void)getrandom(&v, sizeof v, 0);
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = 0;
     return v;
 }
 

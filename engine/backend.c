@@ -121,6 +121,23 @@ static void describe_reply(const redisReply *r, char *out, size_t cap)
     }
 }
 
+int backend_error_is_transient(const char *text, size_t n)
+{
+    static const char *const words[] = { "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY" };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t k = strlen(words[i]);
+        if (n >= k && memcmp(text, words[i], k) == 0 && (n == k || text[k] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* The code of an error reply: transient ones are outages, others refusals. */
+static hub_code error_code(const redisReply *r)
+{
+    return backend_error_is_transient(r->str, r->len) ? HUB_E_UNAVAILABLE : HUB_E_REFUSED;
+}
+
 static int reply_is_text(const redisReply *r, const char *text, size_t n)
 {
     return (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
@@ -139,7 +156,7 @@ int backend_check_ok_reply(const void *reply, const char *what, hub_err *err)
         return 0;
     if (r->type == REDIS_REPLY_ERROR) {
         printable(r->str, r->len, desc, sizeof desc);
-        return hub_err_setc(err, HUB_E_REFUSED, "%s: %s", what, desc);
+        return hub_err_setc(err, error_code(r), "%s: %s", what, desc);
     }
     describe_reply(r, desc, sizeof desc);
     return hub_err_setc(err, HUB_E_REFUSED, "%s: unexpected reply (%s)", what, desc);
@@ -160,7 +177,7 @@ int backend_check_set_reply(const void *reply, const uint8_t id[16], hub_err *er
         return 0;
     if (r->type == REDIS_REPLY_ERROR) {
         printable(r->str, r->len, desc, sizeof desc);
-        return hub_err_setc(err, HUB_E_REFUSED, "SET %s: %s", hex, desc);
+        return hub_err_setc(err, error_code(r), "SET %s: %s", hex, desc);
     }
     describe_reply(r, desc, sizeof desc);
     return hub_err_setc(err, HUB_E_REFUSED, "SET %s: invalid response (%s)", hex, desc);
@@ -525,7 +542,8 @@ static int reply_error(backend *b, const char *cmd, const uint8_t id[16],
         printable(r->str, r->len, desc, sizeof desc);
     else
         describe_reply(r, desc, sizeof desc);
-    return hub_err_setc(err, HUB_E_REFUSED, "%s: %s %s: %s%s", b->name, cmd, hex,
+    return hub_err_setc(err, r->type == REDIS_REPLY_ERROR ? error_code(r) : HUB_E_REFUSED,
+                        "%s: %s %s: %s%s", b->name, cmd, hex,
                        r->type == REDIS_REPLY_ERROR ? "" : "unexpected reply ", desc);
 }
 

@@ -92,6 +92,13 @@ int backend_set(backend *b, const uint8_t (*ids)[16],
 int backend_get(backend *b, const uint8_t (*ids)[16], size_t n,
                 uint8_t **values, size_t *lens, hub_err *err);
 
+/* 1 when a Redis error reply (its text, n bytes) says the server cannot
+ * answer now but will: -LOADING (reading its data after a restart), -BUSY
+ * (a script runs), -TRYAGAIN, -MASTERDOWN, -READONLY (a replica after a
+ * failover). Such errors are HUB_E_UNAVAILABLE (retried), others
+ * HUB_E_REFUSED. The job queue uses it too. */
+int backend_error_is_transient(const char *text, size_t n);
+
 /* Reply checks, shared by the client and exposed for unit tests that feed
  * 0-db's RESP replies (FLIST-FORMAT.md §6) to them. `reply` is a
  * hiredis redisReply*. Each returns 0 when the reply means success. */

@@ -135,7 +135,7 @@ static void apply_attrs(get_state *st, int dirfd, const char *name,
         (void)fchmod(fd, mode);
         (void)futimens(fd, ts);
     } else {
-        (void)fchmodat(dirfd, name, mode, 0);
+        (void)!fchmodat(dirfd, name, mode, 0);   /* best effort, like the times */
         (void)utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
     }
 }

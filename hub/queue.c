@@ -58,8 +58,8 @@ static int open_conn(queue *q, hub_err *err)
     }
     q->c = redisConnectWithTimeout(q->url.host, q->url.port, ms_tv(q->timeout_ms));
     if (!q->c || q->c->err) {
-        hub_err_set(err, "queue redis %s:%d: %s", q->url.host, q->url.port,
-                    q->c ? q->c->errstr : "out of memory");
+        hub_err_setc(err, HUB_E_UNAVAILABLE, "queue redis %s:%d: %s", q->url.host, q->url.port,
+                     q->c ? q->c->errstr : "out of memory");
         if (q->c)
             redisFree(q->c);
         q->c = NULL;
@@ -108,12 +108,14 @@ static redisReply *run(queue *q, hub_err *err, int argc, const char **argv)
         lens[i] = strlen(argv[i]);
     redisReply *r = redisCommandArgv(q->c, argc, argv, lens);
     if (!r) {
-        hub_err_set(err, "queue redis %s:%d: %s", q->url.host, q->url.port,
-                    q->c->errstr[0] ? q->c->errstr : "connection lost");
+        hub_err_setc(err, HUB_E_UNAVAILABLE, "queue redis %s:%d: %s", q->url.host, q->url.port,
+                     q->c->errstr[0] ? q->c->errstr : "connection lost");
         return NULL;   /* q->c->err is set: reconnect next time */
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        hub_err_set(err, "queue redis %s: %.*s", argv[0], (int)r->len, r->str);
+        /* -LOADING and the like: Redis is restarting or failing over */
+        hub_err_setc(err, backend_error_is_transient(r->str, r->len) ? HUB_E_UNAVAILABLE : HUB_E_FAILED,
+                     "queue redis %s: %.*s", argv[0], (int)r->len, r->str);
         free_reply(r);
         return NULL;
     }
@@ -131,10 +133,11 @@ static redisReply *run_blocking_argv(queue *q, hub_err *err, long long block_ms,
         redisSetTimeout(q->c, ms_tv(q->timeout_ms + block_ms));
     redisReply *r = redisCommandArgv(q->c, argc, argv, lens);
     if (!r)
-        hub_err_set(err, "queue redis %s:%d: %s", q->url.host, q->url.port,
-                    q->c->errstr[0] ? q->c->errstr : "connection lost");
+        hub_err_setc(err, HUB_E_UNAVAILABLE, "queue redis %s:%d: %s", q->url.host, q->url.port,
+                     q->c->errstr[0] ? q->c->errstr : "connection lost");
     else if (r->type == REDIS_REPLY_ERROR) {
-        hub_err_set(err, "queue redis %s: %.*s", argv[0], (int)r->len, r->str);
+        hub_err_setc(err, backend_error_is_transient(r->str, r->len) ? HUB_E_UNAVAILABLE : HUB_E_FAILED,
+                     "queue redis %s: %.*s", argv[0], (int)r->len, r->str);
         free_reply(r);
         r = NULL;
     }
@@ -1042,7 +1045,7 @@ int queue_heartbeat(queue *q, const char *consumer, const char *entry_id,
     int mine = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     free_reply(r);
     if (!mine)
-        return hub_err_set(err, "job entry %s was taken over", entry_id);
+        return hub_err_setc(err, HUB_E_LOST, "job entry %s was taken over", entry_id);
     return 0;
 }
 

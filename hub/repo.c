@@ -77,7 +77,7 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
     const char *reason = NULL;
     size_t len = name ? strlen(name) : 0;
     if (!name || len == 0)
-        return hub_err_set(err, "invalid %s \"\": a name must not be empty", what);
+        return hub_err_setc(err, HUB_E_INVALID, "invalid %s \"\": a name must not be empty", what);
     if (len > REPO_NAME_MAX)
         reason = "longer than 255 bytes";
     else if (name[0] == '.')
@@ -96,7 +96,7 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
     if (!reason)
         return 0;
     escape_name(name, shown, sizeof shown);
-    return hub_err_set(err, "invalid %s \"%s\": %s", what, shown, reason);
+    return hub_err_setc(err, HUB_E_INVALID, "invalid %s \"%s\": %s", what, shown, reason);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -117,7 +117,7 @@ int repo_flist_name(const char *name, const char *what, char *out, hub_err *err)
     if (len + 6 > REPO_NAME_MAX) {
         char shown[128];
         escape_name(name, shown, sizeof shown);
-        return hub_err_set(err, "invalid %s \"%s\": longer than 255 bytes with .flist", what, shown);
+        return hub_err_setc(err, HUB_E_INVALID, "invalid %s \"%s\": longer than 255 bytes with .flist", what, shown);
     }
     memcpy(out, name, len);
     memcpy(out + len, ".flist", 7);
@@ -266,7 +266,7 @@ static int read_names(int dfd, int keep_dirs, char ***out, size_t *n, hub_err *e
     DIR *d = fdopendir(dfd);
     if (!d) {
         close(dfd);
-        return hub_err_set(err, "cannot read directory: %s", strerror(errno)), 500;
+        return hub_err_setc(err, HUB_E_FAILED, "cannot read directory: %s", strerror(errno));
     }
     char **v = NULL;
     size_t cnt = 0, cap = 0;
@@ -304,7 +304,7 @@ static int read_names(int dfd, int keep_dirs, char ***out, size_t *n, hub_err *e
 oom:
     closedir(d);
     repo_names_free(v, cnt);
-    return hub_err_set(err, "out of memory"), 500;
+    return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
 }
 
 void repo_entries_free(repo_entry *e, size_t n)
@@ -365,7 +365,7 @@ static int list_dir(int dfd, int only_links, repo_entry **out, size_t *n, hub_er
     int keep = dup(dfd);
     if (keep < 0) {
         close(dfd);
-        return hub_err_set(err, "dup: %s", strerror(errno)), 500;
+        return hub_err_setc(err, HUB_E_FAILED, "dup: %s", strerror(errno));
     }
     int rc = read_names(dfd, 0, &names, &cnt, err);
     if (rc) {
@@ -375,16 +375,14 @@ static int list_dir(int dfd, int only_links, repo_entry **out, size_t *n, hub_er
     repo_entry *v = calloc(cnt ? cnt : 1, sizeof *v);
     size_t k = 0;
     if (!v) {
-        rc = 500;
-        hub_err_set(err, "out of memory");
+        rc = hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; v && i < cnt; i++) {
         int r = classify(keep, names[i], only_links, &v[k]);
         if (r < 0) {
             repo_entries_free(v, k + 1);
             v = NULL;
-            rc = 500;
-            hub_err_set(err, "out of memory");
+            rc = hub_err_setc(err, HUB_E_NOMEM, "out of memory");
         } else if (r > 0) {
             k++;
         }
@@ -401,10 +399,10 @@ static int list_dir(int dfd, int only_links, repo_entry **out, size_t *n, hub_er
 int repo_list(const repo_store *s, const char *repo, repo_entry **out, size_t *n, hub_err *err)
 {
     if (repo_name_check(repo, "repository", err) < 0)
-        return 400;
+        return -1;
     int dfd = open_repo_read(s, repo);
     if (dfd < 0)
-        return hub_err_set(err, "repository not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "repository not found");
     return list_dir(dfd, 0, out, n, err);
 }
 
@@ -413,13 +411,13 @@ int repo_list_tag(const repo_store *s, const char *repo, const char *tag,
 {
     char path[PATH_MAX], tagdir[REPO_NAME_MAX + TAG_PREFIX_LEN + 1];
     if (repo_name_check(repo, "repository", err) < 0 || repo_name_check(tag, "tag", err) < 0)
-        return 400;
+        return -1;
     snprintf(tagdir, sizeof tagdir, TAG_PREFIX "%s", tag);
     if (join3(path, sizeof path, repo, tagdir, NULL) < 0)
-        return hub_err_set(err, "invalid tag: too long"), 400;
+        return hub_err_setc(err, HUB_E_INVALID, "invalid tag: too long");
     int dfd = open_beneath(s->pubfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (dfd < 0)
-        return hub_err_set(err, "tag not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "tag not found");
     return list_dir(dfd, 1, out, n, err);
 }
 
@@ -443,7 +441,7 @@ int repo_list_repositories(const repo_store *s, repo_info **out, size_t *n, hub_
     size_t cnt;
     if (keep < 0) {
         close(dfd);
-        return hub_err_set(err, "dup: %s", strerror(errno)), 500;
+        return hub_err_setc(err, HUB_E_FAILED, "dup: %s", strerror(errno));
     }
     int rc = read_names(dfd, 1, &names, &cnt, err);
     if (rc) {
@@ -467,7 +465,7 @@ int repo_list_repositories(const repo_store *s, repo_info **out, size_t *n, hub_
     close(keep);
     repo_names_free(names, cnt);
     if (!v)
-        return hub_err_set(err, "out of memory"), 500;
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     *out = v;
     *n = k;
     return 0;
@@ -476,10 +474,10 @@ int repo_list_repositories(const repo_store *s, repo_info **out, size_t *n, hub_
 int repo_list_names(const repo_store *s, const char *repo, char ***out, size_t *n, hub_err *err)
 {
     if (repo_name_check(repo, "repository", err) < 0)
-        return 400;
+        return -1;
     int dfd = open_repo_read(s, repo);
     if (dfd < 0)
-        return hub_err_set(err, "repository not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "repository not found");
     return read_names(dfd, 1, out, n, err);
 }
 
@@ -488,23 +486,24 @@ int repo_list_names(const repo_store *s, const char *repo, char ***out, size_t *
 /* ================================================================== */
 
 /* Builds "<repo>[/.tag-<tag>]/<name>" into path after checking the names
- * (name is already normalised by the caller). Returns 0 or 400. */
+ * (name is already normalised by the caller). Returns 0, or -1 with err
+ * (HUB_E_INVALID). */
 static int entry_path(const char *repo, const char *tag, const char *name,
                       char *path, size_t n, hub_err *err)
 {
     if (repo_name_check(repo, "repository", err) < 0 || repo_name_check(name, "name", err) < 0)
-        return 400;
+        return -1;
     if (tag) {
         char tagdir[REPO_NAME_MAX + TAG_PREFIX_LEN + 1];
         if (repo_name_check(tag, "tag", err) < 0)
-            return 400;
+            return -1;
         snprintf(tagdir, sizeof tagdir, TAG_PREFIX "%s", tag);
         if (join3(path, n, repo, tagdir, name) < 0)
-            return hub_err_set(err, "invalid name: path too long"), 400;
+            return hub_err_setc(err, HUB_E_INVALID, "invalid name: path too long");
         return 0;
     }
     if (join3(path, n, repo, name, NULL) < 0)
-        return hub_err_set(err, "invalid name: path too long"), 400;
+        return hub_err_setc(err, HUB_E_INVALID, "invalid name: path too long");
     return 0;
 }
 
@@ -517,7 +516,7 @@ int repo_lookup_entry(const repo_store *s, const char *repo, const char *tag,
         return rc;
     memset(out, 0, sizeof *out);
     if (!repo_exists(s, repo, NULL))
-        return hub_err_set(err, "user not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "user not found");
     /* The parent (repository or tag directory) is resolved beneath the
      * public directory; the entry itself is looked at without following. */
     char parent[PATH_MAX];
@@ -526,11 +525,11 @@ int repo_lookup_entry(const repo_store *s, const char *repo, const char *tag,
     parent[slash - path] = '\0';
     int pfd = open_beneath(s->pubfd, parent, O_RDONLY | O_DIRECTORY);
     if (pfd < 0)
-        return hub_err_set(err, "source not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     if (fstatat(pfd, name, &out->lst, AT_SYMLINK_NOFOLLOW) < 0 ||
         !(S_ISREG(out->lst.st_mode) || S_ISLNK(out->lst.st_mode))) {
         close(pfd);
-        return hub_err_set(err, "source not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     }
     close(pfd);
     if (S_ISLNK(out->lst.st_mode)) {
@@ -588,12 +587,11 @@ void repo_touch(repo_store *s, const char *me)
         utimensat(s->pubfd, me, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
-/* Opens <public>/<me>; create: mkdir when missing. Returns fd or -1 with
- * *status (404 "user not found" when missing and not created). */
-static int open_own(repo_store *s, const char *me, int create, int *status, hub_err *err)
+/* Opens <public>/<me>; create: mkdir when missing. Returns fd, or -1 with
+ * err (HUB_E_NOT_FOUND "user not found" when missing and not created). */
+static int open_own(repo_store *s, const char *me, int create, hub_err *err)
 {
     if (repo_name_check(me, "repository", err) < 0) {
-        *status = 400;
         return -1;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -601,41 +599,34 @@ static int open_own(repo_store *s, const char *me, int create, int *status, hub_
         if (fd >= 0)
             return fd;
         if (errno == ELOOP || errno == ENOTDIR) {
-            *status = 409;
-            return hub_err_set(err, "repository %s is not a directory (a link or a file is in the way)", me);
+            return hub_err_setc(err, HUB_E_EXISTS, "repository %s is not a directory (a link or a file is in the way)", me);
         }
         if (errno != ENOENT) {
-            *status = 500;
-            return hub_err_set(err, "open repository %s: %s", me, strerror(errno));
+            return hub_err_setc(err, HUB_E_FAILED, "open repository %s: %s", me, strerror(errno));
         }
         if (!create) {
-            *status = 404;
-            return hub_err_set(err, "user not found");
+            return hub_err_setc(err, HUB_E_NOT_FOUND, "user not found");
         }
         if (repo_name_reserved(me)) {
-            *status = 400;
-            return hub_err_set(err, "invalid repository \"%s\": reserved name", me);
+            return hub_err_setc(err, HUB_E_INVALID, "invalid repository \"%s\": reserved name", me);
         }
         if (mkdirat(s->pubfd, me, 0755) < 0 && errno != EEXIST) {
-            *status = 500;
-            return hub_err_set(err, "create repository %s: %s", me, strerror(errno));
+            return hub_err_setc(err, HUB_E_FAILED, "create repository %s: %s", me, strerror(errno));
         }
     }
-    *status = 500;
-    return hub_err_set(err, "create repository %s: raced", me);
+    return hub_err_setc(err, HUB_E_FAILED, "create repository %s: raced", me);
 }
 
-int repo_open_own(repo_store *s, const char *me, int *status, hub_err *err)
+int repo_open_own(repo_store *s, const char *me, hub_err *err)
 {
-    return open_own(s, me, 1, status, err);
+    return open_own(s, me, 1, err);
 }
 
 int repo_ensure(repo_store *s, const char *me, hub_err *err)
 {
-    int status = 0;
-    int fd = open_own(s, me, 1, &status, err);
+    int fd = open_own(s, me, 1, err);
     if (fd < 0)
-        return status;
+        return -1;
     close(fd);
     return 0;
 }
@@ -675,83 +666,82 @@ static int source_exists(const repo_store *s, const char *repo, const char *name
 }
 
 /* Creates or replaces the link dfd/name -> text atomically. The caller has
- * checked that name is absent or a symlink. Returns 0 or 500. */
+ * checked that name is absent or a symlink. Returns 0, or -1 with err
+ * (HUB_E_EXISTS when a directory is in the way). */
 static int place_link(int dfd, const char *text, const char *name, hub_err *err)
 {
     char tmp[32];
     tmp_name(tmp);
     if (symlinkat(text, dfd, tmp) < 0)
-        return hub_err_set(err, "create link %s: %s", name, strerror(errno)), 500;
+        return hub_err_setc(err, HUB_E_FAILED, "create link %s: %s", name, strerror(errno));
     if (renameat(dfd, tmp, dfd, name) < 0) {
         int e = errno;
         unlinkat(dfd, tmp, 0);
         if (e == EISDIR || e == ENOTEMPTY || e == EEXIST)
-            return hub_err_set(err, "link destination %s is a directory", name), 409;
-        return hub_err_set(err, "create link %s: %s", name, strerror(e)), 500;
+            return hub_err_setc(err, HUB_E_EXISTS, "link destination %s is a directory", name);
+        return hub_err_setc(err, HUB_E_FAILED, "create link %s: %s", name, strerror(e));
     }
     return 0;
 }
 
 /* Checks the destination of a new link: absent or a symlink is fine; a
- * regular file gives the original's 401; anything else 409. */
+ * regular file is the original's 401 (HUB_E_UNAUTHORIZED); anything else
+ * HUB_E_EXISTS. Returns 0 or -1 with err. */
 static int link_destination_ok(int dfd, const char *name, hub_err *err)
 {
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : (hub_err_set(err, "%s: %s", name, strerror(errno)), 500);
+        return errno == ENOENT ? 0 : (hub_err_setc(err, HUB_E_FAILED, "%s: %s", name, strerror(errno)));
     if (S_ISLNK(st.st_mode))
         return 0;
     if (S_ISREG(st.st_mode))
-        return hub_err_set(err, "link destination is already a file"), 401;
-    return hub_err_set(err, "link destination %s is a directory or a special file", name), 409;
+        return hub_err_setc(err, HUB_E_UNAUTHORIZED, "link destination is already a file");
+    return hub_err_setc(err, HUB_E_EXISTS, "link destination %s is a directory or a special file", name);
 }
 
 int repo_delete(repo_store *s, const char *me, const char *name, hub_err *err)
 {
     char nn[REPO_NAME_MAX + 1];
-    int status;
     if (repo_flist_name(name, "name", nn, err) < 0)
-        return 400;
-    int mfd = open_own(s, me, 0, &status, err);
+        return -1;
+    int mfd = open_own(s, me, 0, err);
     if (mfd < 0)
-        return status;
-    int rc = 404;
+        return -1;
+    const char *victim = NULL;
+    char base[REPO_NAME_MAX + 1];
     if (is_file_or_link(mfd, nn)) {
-        rc = unlinkat(mfd, nn, 0) == 0 ? 0 : 500;
+        victim = nn;
     } else {
         /* a cross-tag link (no .flist suffix) */
         struct stat st;
-        char base[REPO_NAME_MAX + 1];
         size_t bl = strlen(nn) - 6;
         memcpy(base, nn, bl);
         base[bl] = '\0';
         if (bl > 0 && fstatat(mfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-            rc = unlinkat(mfd, base, 0) == 0 ? 0 : 500;
+            victim = base;
     }
-    if (rc == 404)
-        hub_err_set(err, "source not found");
-    else if (rc == 500)
-        hub_err_set(err, "delete %s: %s", nn, strerror(errno));
+    int rc = 0;
+    if (!victim)
+        rc = hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
+    else if (unlinkat(mfd, victim, 0) != 0)
+        rc = hub_err_setc(err, HUB_E_FAILED, "delete %s: %s", nn, strerror(errno));
     return change_done(s, me, mfd, rc);
 }
 
 int repo_link(repo_store *s, const char *me, const char *source, const char *linkname, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], ln[REPO_NAME_MAX + 1];
-    int status;
     if (repo_flist_name(source, "source", src, err) < 0 ||
         repo_flist_name(linkname, "link name", ln, err) < 0)
-        return 400;
-    int mfd = open_own(s, me, 0, &status, err);
+        return -1;
+    int mfd = open_own(s, me, 0, err);
     if (mfd < 0)
-        return status;
+        return -1;
     int rc = 0;
     if (!is_file_or_link(mfd, src)) {
-        rc = 404;
-        hub_err_set(err, "source not found");
+        rc = hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     } else if (strcmp(src, ln) == 0) {
-        rc = 409; /* D7 */
-        hub_err_set(err, "link name and source are the same (%s)", src);
+        rc = hub_err_setc(err, HUB_E_EXISTS, "link name and source are the same (%s)", src);
     } else if ((rc = link_destination_ok(mfd, ln, err)) == 0) {
         /* D7: refuse a link whose source chain (same directory) reaches it */
         char cur[REPO_NAME_MAX + 1], text[4096];
@@ -764,8 +754,7 @@ int repo_link(repo_store *s, const char *me, const char *source, const char *lin
             if (strchr(text, '/') || (size_t)k > REPO_NAME_MAX)
                 break; /* leaves the directory: cannot come back to ln */
             if (strcmp(text, ln) == 0) {
-                rc = 409;
-                hub_err_set(err, "link %s -> %s would create a loop", ln, src);
+                rc = hub_err_setc(err, HUB_E_EXISTS, "link %s -> %s would create a loop", ln, src);
             }
             memcpy(cur, text, (size_t)k + 1);
         }
@@ -779,20 +768,19 @@ int repo_crosslink(repo_store *s, const char *me, const char *linkname, const ch
                    const char *source, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], ln[REPO_NAME_MAX + 1], text[PATH_MAX];
-    int status;
     if (repo_flist_name(linkname, "link name", ln, err) < 0 ||
         repo_name_check(repo, "repository", err) < 0 ||
         repo_flist_name(source, "source", src, err) < 0)
-        return 400;
+        return -1;
     if (!repo_exists(s, repo, NULL))
-        return hub_err_set(err, "source repository not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source repository not found");
     if (!source_exists(s, repo, src))
-        return hub_err_set(err, "source not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     if (strcmp(repo, me) == 0 && strcmp(src, ln) == 0)
-        return hub_err_set(err, "link name and source are the same (%s/%s)", repo, src), 409;
-    int mfd = open_own(s, me, 1, &status, err);
+        return hub_err_setc(err, HUB_E_EXISTS, "link name and source are the same (%s/%s)", repo, src);
+    int mfd = open_own(s, me, 1, err);
     if (mfd < 0)
-        return status;
+        return -1;
     snprintf(text, sizeof text, "../%s/%s", repo, src);
     int rc = link_destination_ok(mfd, ln, err);
     if (rc == 0)
@@ -800,19 +788,20 @@ int repo_crosslink(repo_store *s, const char *me, const char *linkname, const ch
     return change_done(s, me, mfd, rc);
 }
 
-/* Checks <public>/<repo>/.tag-<tag> is a directory. 0, 400, 404. */
+/* Checks <public>/<repo>/.tag-<tag> is a directory. Returns 0, or -1 with
+ * err (HUB_E_INVALID, HUB_E_NOT_FOUND). */
 static int tag_exists(const repo_store *s, const char *repo, const char *tag, hub_err *err)
 {
     char path[PATH_MAX];
     struct stat st;
     if (repo_name_check(repo, "repository", err) < 0 || repo_name_check(tag, "tag", err) < 0)
-        return 400;
+        return -1;
     snprintf(path, sizeof path, "%s/" TAG_PREFIX "%s", repo, tag);
     int fd = open_beneath(s->pubfd, path, O_PATH | O_DIRECTORY);
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return hub_err_set(err, "source tag not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source tag not found");
     }
     close(fd);
     return 0;
@@ -821,24 +810,23 @@ static int tag_exists(const repo_store *s, const char *repo, const char *tag, hu
 int repo_crosstag(repo_store *s, const char *me, const char *linkname, const char *repo,
                   const char *tag, hub_err *err)
 {
-    int status, rc;
+    int rc;
     if (repo_name_check(linkname, "link name", err) < 0)
-        return 400;
+        return -1;
     if ((rc = tag_exists(s, repo, tag, err)))
         return rc;
     if (ends_with(linkname, ".flist"))
-        return hub_err_set(err, "tag symlink cannot ends with .flist"), 401;
+        return hub_err_setc(err, HUB_E_UNAUTHORIZED, "tag symlink cannot ends with .flist");
     if (strlen(linkname) + 6 > REPO_NAME_MAX)
-        return hub_err_set(err, "invalid link name: longer than 255 bytes with .flist"), 400;
-    int mfd = open_own(s, me, 1, &status, err);
+        return hub_err_setc(err, HUB_E_INVALID, "invalid link name: longer than 255 bytes with .flist");
+    int mfd = open_own(s, me, 1, err);
     if (mfd < 0)
-        return status;
+        return -1;
     char withext[REPO_NAME_MAX + 1], text[PATH_MAX];
     struct stat st;
     snprintf(withext, sizeof withext, "%s.flist", linkname);
     if (fstatat(mfd, withext, &st, 0) == 0) {
-        rc = 401;
-        hub_err_set(err, "there is a .flist file with the same name existing already");
+        rc = hub_err_setc(err, HUB_E_UNAUTHORIZED, "there is a .flist file with the same name existing already");
     } else {
         rc = link_destination_ok(mfd, linkname, err);
     }
@@ -851,36 +839,32 @@ int repo_crosstag(repo_store *s, const char *me, const char *linkname, const cha
 int repo_crosstag_delete(repo_store *s, const char *me, const char *linkname, const char *repo,
                          const char *tag, hub_err *err)
 {
-    int status;
     if (repo_name_check(linkname, "link name", err) < 0 ||
         repo_name_check(repo, "repository", err) < 0 || repo_name_check(tag, "tag", err) < 0)
-        return 400;
-    int mfd = open_own(s, me, 0, &status, err);
+        return -1;
+    int mfd = open_own(s, me, 0, err);
     if (mfd < 0)
-        return status;
+        return -1;
     char text[4096], want[PATH_MAX];
     int rc = 0;
     ssize_t k = readlinkat(mfd, linkname, text, sizeof text - 1);
     snprintf(want, sizeof want, "../%s/" TAG_PREFIX "%s", repo, tag);
     if (k < 0) {
-        rc = 404;
-        hub_err_set(err, "source not found");
+        rc = hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     } else {
         text[k] = '\0';
         if (strcmp(text, want) != 0) {
-            rc = 409;
-            hub_err_set(err, "link %s points to %s, not to the tag %s/%s", linkname, text, repo, tag);
+            rc = hub_err_setc(err, HUB_E_EXISTS, "link %s points to %s, not to the tag %s/%s", linkname, text, repo, tag);
         } else if (unlinkat(mfd, linkname, 0) < 0) {
-            rc = 500;
-            hub_err_set(err, "delete %s: %s", linkname, strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "delete %s: %s", linkname, strerror(errno));
         }
     }
     return change_done(s, me, mfd, rc);
 }
 
 /* Opens M/.tag-<tag> without following links; create when missing.
- * Returns fd or -1 with *status. */
-static int open_tag_dir(int mfd, const char *tag, int create, int *status, hub_err *err)
+ * Returns fd, or -1 with err. */
+static int open_tag_dir(int mfd, const char *tag, int create, hub_err *err)
 {
     char tagdir[REPO_NAME_MAX + TAG_PREFIX_LEN + 1];
     snprintf(tagdir, sizeof tagdir, TAG_PREFIX "%s", tag);
@@ -889,52 +873,48 @@ static int open_tag_dir(int mfd, const char *tag, int create, int *status, hub_e
         if (fd >= 0)
             return fd;
         if (errno == ELOOP || errno == ENOTDIR) {
-            *status = 409;
-            return hub_err_set(err, "tag %s is not a directory (a link or a file is in the way)", tag);
+            return hub_err_setc(err, HUB_E_EXISTS, "tag %s is not a directory (a link or a file is in the way)", tag);
         }
         if (errno != ENOENT || !create) {
-            *status = errno == ENOENT ? 404 : 500;
-            return hub_err_set(err, errno == ENOENT ? "target not found on this tag" : "open tag %s: %s",
+            return hub_err_setc(err, errno == ENOENT ? HUB_E_NOT_FOUND : HUB_E_FAILED, errno == ENOENT ? "target not found on this tag" : "open tag %s: %s",
                                tag, strerror(errno));
         }
         if (mkdirat(mfd, tagdir, 0755) < 0 && errno != EEXIST) {
-            *status = 500;
-            return hub_err_set(err, "create tag %s: %s", tag, strerror(errno));
+            return hub_err_setc(err, HUB_E_FAILED, "create tag %s: %s", tag, strerror(errno));
         }
     }
-    *status = 500;
-    return hub_err_set(err, "create tag %s: raced", tag);
+    return hub_err_setc(err, HUB_E_FAILED, "create tag %s: raced", tag);
 }
 
 int repo_tag_add(repo_store *s, const char *me, const char *tag, const char *linkname,
                  const char *repo, const char *source, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], ln[REPO_NAME_MAX + 1], text[PATH_MAX];
-    int status;
     if (repo_name_check(tag, "tag", err) < 0 ||
         repo_flist_name(linkname, "link name", ln, err) < 0 ||
         repo_name_check(repo, "repository", err) < 0 ||
         repo_flist_name(source, "source", src, err) < 0)
-        return 400;
+        return -1;
     if (strlen(tag) + TAG_PREFIX_LEN > REPO_NAME_MAX)
-        return hub_err_set(err, "invalid tag: longer than 250 bytes"), 400;
+        return hub_err_setc(err, HUB_E_INVALID, "invalid tag: longer than 250 bytes");
     if (!repo_exists(s, repo, NULL))
-        return hub_err_set(err, "source repository not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source repository not found");
     if (!source_exists(s, repo, src))
-        return hub_err_set(err, "source not found"), 404;
-    int mfd = open_own(s, me, 1, &status, err);
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
+    int mfd = open_own(s, me, 1, err);
     if (mfd < 0)
-        return status;
-    int tfd = open_tag_dir(mfd, tag, 1, &status, err);
+        return -1;
+    int tfd = open_tag_dir(mfd, tag, 1, err);
     close(mfd);
     if (tfd < 0)
-        return status;
+        return -1;
     snprintf(text, sizeof text, "../../%s/%s", repo, src);
-    int rc = link_destination_ok(tfd, ln, err);
-    if (rc == 401) {
-        rc = 409;
-        hub_err_set(err, "tag entry %s is a regular file", ln);
-    }
+    hub_err dest;
+    int rc = link_destination_ok(tfd, ln, &dest);
+    if (rc != 0 && dest.code == HUB_E_UNAUTHORIZED)
+        hub_err_setc(err, HUB_E_EXISTS, "tag entry %s is a regular file", ln);
+    else if (rc != 0 && err)
+        *err = dest;
     if (rc == 0)
         rc = place_link(tfd, text, ln, err);
     return change_done(s, me, tfd, rc);
@@ -944,37 +924,34 @@ int repo_tag_delete(repo_store *s, const char *me, const char *tag, const char *
                     const char *repo, const char *source, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], ln[REPO_NAME_MAX + 1], want[PATH_MAX], text[4096];
-    int status;
     if (repo_name_check(tag, "tag", err) < 0 ||
         repo_flist_name(linkname, "link name", ln, err) < 0 ||
         repo_name_check(repo, "repository", err) < 0 ||
         repo_flist_name(source, "source", src, err) < 0)
-        return 400;
-    int mfd = open_own(s, me, 0, &status, err);
+        return -1;
+    int mfd = open_own(s, me, 0, err);
     if (mfd < 0)
-        return status == 404 ? (hub_err_set(err, "target not found on this tag"), 404) : status;
-    int tfd = open_tag_dir(mfd, tag, 0, &status, err);
+        return err && err->code == HUB_E_NOT_FOUND ?
+               hub_err_setc(err, HUB_E_NOT_FOUND, "target not found on this tag") : -1;
+    int tfd = open_tag_dir(mfd, tag, 0, err);
     if (tfd < 0) {
         close(mfd);
-        return status;
+        return -1;
     }
     int rc = 0;
     ssize_t k = readlinkat(tfd, ln, text, sizeof text - 1);
     snprintf(want, sizeof want, "../../%s/%s", repo, src);
     if (k < 0) {
-        rc = 404;
-        hub_err_set(err, "target not found on this tag");
+        rc = hub_err_setc(err, HUB_E_NOT_FOUND, "target not found on this tag");
     } else {
         text[k] = '\0';
         if (strcmp(text, want) != 0) {
             char *clean = repo_clean_target(text);
-            rc = 409;
-            hub_err_set(err, "tag entry %s points to %s, not to %s/%s", ln, clean ? clean : text,
+            rc = hub_err_setc(err, HUB_E_EXISTS, "tag entry %s points to %s, not to %s/%s", ln, clean ? clean : text,
                         repo, src);
             free(clean);
         } else if (unlinkat(tfd, ln, 0) < 0) {
-            rc = 500;
-            hub_err_set(err, "untag %s: %s", ln, strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "untag %s: %s", ln, strerror(errno));
         }
     }
     close(tfd);
@@ -989,24 +966,20 @@ int repo_tag_delete(repo_store *s, const char *me, const char *tag, const char *
 int repo_rename(repo_store *s, const char *me, const char *source, const char *dest, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], dst[REPO_NAME_MAX + 1];
-    int status;
     if (repo_flist_name(source, "source", src, err) < 0 ||
         repo_flist_name(dest, "destination", dst, err) < 0)
-        return 400;
-    int mfd = open_own(s, me, 0, &status, err);
+        return -1;
+    int mfd = open_own(s, me, 0, err);
     if (mfd < 0)
-        return status;
+        return -1;
     int rc = 0;
     if (!is_file_or_link(mfd, src)) {
-        rc = 404;
-        hub_err_set(err, "source not found");
+        rc = hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     } else if (strcmp(src, dst) != 0 && renameat2(mfd, src, mfd, dst, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST) {
-            rc = 409; /* D6 */
-            hub_err_set(err, "destination %s already exists: delete it first", dst);
+            rc = hub_err_setc(err, HUB_E_EXISTS, "destination %s already exists: delete it first", dst);
         } else {
-            rc = 500;
-            hub_err_set(err, "rename %s to %s: %s", src, dst, strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "rename %s to %s: %s", src, dst, strerror(errno));
         }
     }
     return change_done(s, me, mfd, rc);
@@ -1056,31 +1029,29 @@ int repo_promote(repo_store *s, const char *me, const char *repo, const char *so
                  const char *local, char *src_norm, char *local_norm, hub_err *err)
 {
     char src[REPO_NAME_MAX + 1], loc[REPO_NAME_MAX + 1];
-    int status;
     if (repo_name_check(repo, "repository", err) < 0 ||
         repo_flist_name(source, "source", src, err) < 0 ||
         repo_flist_name(local, "local name", loc, err) < 0)
-        return 400;
+        return -1;
     if (!repo_exists(s, repo, NULL))
-        return hub_err_set(err, "user not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "user not found");
     if (!source_exists(s, repo, src))
-        return hub_err_set(err, "source not found"), 404;
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
     struct stat st;
     hub_err e2;
     int in = repo_open_target(s, repo, NULL, src, &st, &e2);
     if (in < 0)
-        return hub_err_set(err, "source not found"), 404;
-    int mfd = open_own(s, me, 1, &status, err);
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "source not found");
+    int mfd = open_own(s, me, 1, err);
     if (mfd < 0) {
         close(in);
-        return status;
+        return -1;
     }
     int rc = 0;
     struct stat dst;
     if (fstatat(mfd, loc, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
         !(S_ISREG(dst.st_mode) || S_ISLNK(dst.st_mode))) {
-        rc = 409;
-        hub_err_set(err, "destination %s is a directory or a special file", loc);
+        rc = hub_err_setc(err, HUB_E_EXISTS, "destination %s is a directory or a special file", loc);
     }
     char tmp[32];
     int out = -1;
@@ -1088,23 +1059,19 @@ int repo_promote(repo_store *s, const char *me, const char *repo, const char *so
         tmp_name(tmp);
         out = openat(mfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (out < 0) {
-            rc = 500;
-            hub_err_set(err, "promote: create temporary file: %s", strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "promote: create temporary file: %s", strerror(errno));
         }
     }
     if (rc == 0) {
         if (copy_fd(in, out, st.st_size) < 0 || fchmod(out, st.st_mode & 07777) < 0 ||
             fsync(out) < 0) {
-            rc = 500;
-            hub_err_set(err, "promote: copy %s/%s: %s", repo, src, strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "promote: copy %s/%s: %s", repo, src, strerror(errno));
         }
         if (close(out) < 0 && rc == 0) {
-            rc = 500;
-            hub_err_set(err, "promote: close: %s", strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "promote: close: %s", strerror(errno));
         }
         if (rc == 0 && renameat(mfd, tmp, mfd, loc) < 0) {
-            rc = 500;
-            hub_err_set(err, "promote: publish %s: %s", loc, strerror(errno));
+            rc = hub_err_setc(err, HUB_E_FAILED, "promote: publish %s: %s", loc, strerror(errno));
         }
         if (rc)
             unlinkat(mfd, tmp, 0);

@@ -16,10 +16,13 @@
  *    link (D1); a regular file is never replaced by a link;
  *  - the repository directory's mtime is touched after each change (D43).
  *
- * Mutating functions return 0 on success, or the HTTP status of the refusal
- * with err holding the reply's message (the original's text where the
- * original has one; new refusals are 400 for invalid names and 409 for
- * conflicts). I/O failures are 500 with a message naming the operation.
+ * Functions return 0 on success, or -1 with err holding the reply's message
+ * (the original's text where the original has one) and its code: an invalid
+ * name is HUB_E_INVALID, a missing repository, tag or entry HUB_E_NOT_FOUND,
+ * a conflict (would overwrite, a loop, a directory in the way)
+ * HUB_E_EXISTS, the original's one 401 HUB_E_UNAUTHORIZED, an I/O failure
+ * HUB_E_FAILED with a message naming the operation. The api turns codes
+ * into HTTP statuses (api/errors.c); this layer knows nothing of HTTP.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -98,13 +101,14 @@ typedef struct repo_entry {
 
 /* Lists <public>/<repo> (§5.4) in byte order. Skips names starting with '.'
  * except real .tag-<tag> directories (D39), and directories that are not
- * tags. Returns 0 with *out (free with repo_entries_free), 404 when the
- * repository is not a directory, or 500 with err. */
+ * tags. Returns 0 with *out (free with repo_entries_free), or -1 with err
+ * (HUB_E_NOT_FOUND when the repository is not a directory). */
 int repo_list(const repo_store *s, const char *repo, repo_entry **out, size_t *n,
               hub_err *err);
 
 /* Lists the tag <repo>/.tag-<tag> (§5.5): symlinks only, type "symlink",
- * target cleaned. Returns 0, 404 (repository or tag missing) or 500. */
+ * target cleaned. Returns 0, or -1 with err (HUB_E_NOT_FOUND: repository or
+ * tag missing). */
 int repo_list_tag(const repo_store *s, const char *repo, const char *tag,
                   repo_entry **out, size_t *n, hub_err *err);
 
@@ -118,14 +122,15 @@ typedef struct repo_info {
 
 /* The repositories in byte order: directories after following links, hidden
  * names skipped (D39). Returns 0 with *out (free with repo_infos_free) or
- * 500 with err. A missing public directory gives an empty list. */
+ * -1 with err. A missing public directory gives an empty list. */
 int repo_list_repositories(const repo_store *s, repo_info **out, size_t *n, hub_err *err);
 
 void repo_infos_free(repo_info *r, size_t n);
 
 /* The raw entry names of a repository for /api/flist (§5.2), with the same
  * hidden-name rule as repo_list (tag directories kept, other directories
- * kept as the original does). Free with repo_names_free. 0 / 404 / 500. */
+ * kept as the original does). Free with repo_names_free. Returns 0 or -1
+ * with err (HUB_E_NOT_FOUND). */
 int repo_list_names(const repo_store *s, const char *repo, char ***out, size_t *n,
                     hub_err *err);
 
@@ -144,9 +149,9 @@ typedef struct repo_lookup {
 
 /* Looks up <public>/<repo>/<name> (tag: when not NULL, the entry is
  * <repo>/.tag-<tag>/<name>). Returns 0 when the entry exists as a file or a
- * symlink (a dangling link counts), 404 when missing (err "source not
- * found"; "user not found" when the repository is not a directory), or 400
- * for an invalid name (err set). */
+ * symlink (a dangling link counts); -1 with err HUB_E_NOT_FOUND when missing
+ * ("source not found"; "user not found" when the repository is not a
+ * directory) or HUB_E_INVALID for an invalid name. */
 int repo_lookup_entry(const repo_store *s, const char *repo, const char *tag,
                       const char *name, repo_lookup *out, hub_err *err);
 
@@ -163,15 +168,15 @@ int repo_open_target(const repo_store *s, const char *repo, const char *tag,
  * themselves (with the messages of HUB-API.md §6). */
 
 /* Creates <public>/<me> when missing (refusing reserved names). Returns 0,
- * 400 (invalid or reserved), 409 (exists but is a link or not a
- * directory), 500. */
+ * or -1 with err: HUB_E_INVALID (invalid or reserved), HUB_E_EXISTS (a link
+ * or not a directory is there), HUB_E_FAILED. */
 int repo_ensure(repo_store *s, const char *me, hub_err *err);
 
 /* §6.2 DELETE /api/flist/me/<name>. */
 int repo_delete(repo_store *s, const char *me, const char *name, hub_err *err);
 
-/* §6.3 link: M/N(link) -> N(source). D7: 409 when link == source or the
- * link would make a loop. */
+/* §6.3 link: M/N(link) -> N(source). D7: HUB_E_EXISTS when link == source
+ * or the link would make a loop. */
 int repo_link(repo_store *s, const char *me, const char *source, const char *linkname,
               hub_err *err);
 
@@ -184,7 +189,7 @@ int repo_crosstag(repo_store *s, const char *me, const char *linkname, const cha
                   const char *tag, hub_err *err);
 
 /* D24: removes the cross-tag link M/<link> (must be a link to a tag).
- * 404 "source not found" when there is none. */
+ * HUB_E_NOT_FOUND "source not found" when there is none. */
 int repo_crosstag_delete(repo_store *s, const char *me, const char *linkname,
                          const char *repo, const char *tag, hub_err *err);
 
@@ -193,12 +198,12 @@ int repo_tag_add(repo_store *s, const char *me, const char *tag, const char *lin
                  const char *repo, const char *source, hub_err *err);
 
 /* §6.6 tag delete (D8 fixed: only the tag entry is checked; when it points
- * elsewhere than <repo>/N(source) the reply is 409). Removes the tag
+ * elsewhere than <repo>/N(source) it is HUB_E_EXISTS). Removes the tag
  * directory when it becomes empty. */
 int repo_tag_delete(repo_store *s, const char *me, const char *tag, const char *linkname,
                     const char *repo, const char *source, hub_err *err);
 
-/* §6.7 rename (D6 fixed: 409 when the destination exists). */
+/* §6.7 rename (D6 fixed: HUB_E_EXISTS when the destination exists). */
 int repo_rename(repo_store *s, const char *me, const char *source, const char *dest,
                 hub_err *err);
 
@@ -210,10 +215,10 @@ int repo_promote(repo_store *s, const char *me, const char *repo, const char *so
                  const char *local, char *src_norm, char *local_norm, hub_err *err);
 
 /* Opens <public>/<me> for writing (O_NOFOLLOW, created when missing):
- * returns the directory descriptor (caller closes) or -1 with err and
- * *status set (400/409/500). For publishing files (uploads, merge) with
- * the *at() calls. */
-int repo_open_own(repo_store *s, const char *me, int *status, hub_err *err);
+ * returns the directory descriptor (caller closes) or -1 with err (as
+ * repo_ensure). For publishing files (uploads, merge) with the *at()
+ * calls. */
+int repo_open_own(repo_store *s, const char *me, hub_err *err);
 
 /* Touches the repository directory's mtime (D43). Errors are ignored. */
 void repo_touch(repo_store *s, const char *me);

@@ -151,8 +151,7 @@ int stage_open(stage *s, const hub_config *cfg, const char *repo, const char *na
     s->store = repo_store_open(cfg->public_dir, err);
     if (!s->store)
         return -1;
-    int status = 0;
-    s->repo_fd = repo_open_own(s->store, repo, &status, err);
+    s->repo_fd = repo_open_own(s->store, repo, err);
     if (s->repo_fd < 0)
         goto fail;
     if (sweep_dir(s->repo_fd, s->stage_name) != 0) {

@@ -82,7 +82,7 @@ static int heartbeat_locked(job_watch *w, hub_err *err)
         return hub_err_set(err, "job queue unreachable");
     if (queue_heartbeat(w->q, w->consumer, w->entry, err) == 0)
         return 0;
-    if (strstr(err->msg, "taken over")) {
+    if (err->code == HUB_E_LOST) {
         if (!atomic_exchange(&w->lost, 1))
             log_warn("job %s: %s; abandoning it", w->job, err->msg);
         return 1;

@@ -120,17 +120,17 @@ static void test_listing(void)
     T_CHECK(e[3].type == REPO_ENTRY_SYMLINK && e[3].size == 9);
     T_STREQ(e[3].target, "a.flist");
     repo_entries_free(e, n);
-    T_CHECK(repo_list(s, "bob", &e, &n, &err) == 404);
-    T_CHECK(repo_list(s, "..", &e, &n, &err) == 400);
+    T_CHECK(repo_list(s, "bob", &e, &n, &err) == -1 && err.code == HUB_E_NOT_FOUND);
+    T_CHECK(repo_list(s, "..", &e, &n, &err) == -1 && err.code == HUB_E_INVALID);
 
     /* changes */
     T_CHECK(repo_link(s, "alice", "a", "b", &err) == 0);
-    T_CHECK(repo_link(s, "alice", "a", "a", &err) == 409);
-    T_CHECK(repo_rename(s, "alice", "b", "a", &err) == 409);
+    T_CHECK(repo_link(s, "alice", "a", "a", &err) == -1 && err.code == HUB_E_EXISTS);
+    T_CHECK(repo_rename(s, "alice", "b", "a", &err) == -1 && err.code == HUB_E_EXISTS);
     T_CHECK(repo_delete(s, "alice", "b", &err) == 0);
-    T_CHECK(repo_delete(s, "alice", "b", &err) == 404);
+    T_CHECK(repo_delete(s, "alice", "b", &err) == -1 && err.code == HUB_E_NOT_FOUND);
     T_STREQ(err.msg, "source not found");
-    T_CHECK(repo_ensure(s, "me", &err) == 400);
+    T_CHECK(repo_ensure(s, "me", &err) == -1 && err.code == HUB_E_INVALID);
     repo_store_close(s);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
