@@ -26,6 +26,10 @@ typedef struct flist flist;
 /* Largest flistdb.sqlite3 flist_open accepts (a decompression-bomb guard). */
 #define FLIST_MAX_DB_SIZE (1024ull * 1024 * 1024)
 
+/* Most chunk threads a writer runs (opts.threads above it is refused by
+ * the configuration, worker-threads). */
+#define FLIST_WRITER_MAX_THREADS 32
+
 /* Opens an .flist: gzip'd tar or plain tar holding flistdb.sqlite3 (any
  * member path ending in "flistdb.sqlite3"), or a bare SQLite database. The
  * database is loaded into memory; the file is not kept open. Refuses files

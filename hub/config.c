@@ -1,82 +1,266 @@
-/* config.c - loading of the shared configuration file and its HUB_*
- * environment overrides (format and keys: config.h, deployment/hub.conf.sample).
+/* config.c - the shared configuration: one table of every key (name,
+ * type, default, bounds, where it lands in hub_config, and a validator that
+ * asks the code that will use the value), the file format and the HUB_*
+ * environment overrides (config.h, deployment/hub.conf.sample).
+ *
+ * A key lives in one row of KEYS and nowhere else: the defaults
+ * (`flist-hub-api config-defaults`), the parsing and the bounds come from
+ * it, and a test checks that the sample file documents every row. Nothing
+ * is accepted that the code then refuses: a validator runs the same check
+ * as the consumer of the value (the queue's URL parser, the address
+ * parser of the listener, the writer's thread limit...).
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
-/* Every key with its built-in default ("" = empty). */
-static const struct cfg_key {
+#include "flist.h"
+
+/* ---------------------------------------------------------------------- */
+/* the table                                                              */
+/* ---------------------------------------------------------------------- */
+
+typedef enum key_type {
+    KT_STRING,   /* char *, always set */
+    KT_OPTSTR,   /* char *, NULL when empty */
+    KT_BOOL,     /* int: true/false, yes/no, on/off, 1/0 */
+    KT_INT,      /* int in [min, max] */
+    KT_SIZE,     /* uint64_t in [min, max], K/M/G/T suffixes */
+    KT_LIST,     /* char ** (comma separated), its count at aux */
+    KT_DIR,      /* char *; empty: <char * at aux>/<sub> */
+    KT_SECRET,   /* char *, NULL when empty: min bytes (up to max when max > min) as hex/base64 */
+    KT_FIXED,    /* char[aux] */
+    KT_KIND,     /* backend_kind: "redis" or "zdb" */
+    KT_PAIRS,    /* threebot-users-map: a=b pairs into users_map_virtual/_user */
+} key_type;
+
+typedef struct config_key config_key;
+
+/* A validator: given the configuration loaded so far (this key's field
+ * set, and every key above it in the table), fills why and returns -1 when
+ * the value is one the code would refuse. */
+typedef int (*key_check)(const hub_config *c, const config_key *k, char *why, size_t n);
+
+struct config_key {
     const char *name;
-    const char *def;
-} KEYS[] = {
-    {"listen-addr", "127.0.0.1"},
-    {"listen-port", "5555"},
-    {"userdata-root-path", "./public"},
-    {"workdir-root-path", "./workdir"},
-    {"public-directory", ""},
-    {"flist-work-directory", ""},
-    {"upload-directory", ""},
-    {"reply-cache-directory", ""},
-    {"reply-cache-size", "2G"},
-    {"backend-internal-kind", "redis"},
-    {"backend-internal-host", "127.0.0.1"},
-    {"backend-internal-port", "6379"},
-    {"backend-internal-pass", ""},
-    {"backend-internal-name", ""},
-    {"backend-internal-token", ""},
-    {"backend-public-host", "127.0.0.1"},
-    {"backend-public-port", "6379"},
-    {"backend-public-name", "default"},
-    {"redis-url", "redis://127.0.0.1:6379/0"},
-    {"job-wait-timeout", "900"},
-    {"job-ttl", "86400"},
-    {"job-reclaim-idle", "60"},
-    {"job-heartbeat", "10"},
-    {"job-max-deliveries", "3"},
-    {"worker-threads", "0"},
-    {"worker-jobs", "1"},
-    {"worker-backend-retries", "4"},
-    {"worker-backend-backoff-ms", "1000"},
-    {"public-website", "http://127.0.0.1:5555"},
-    {"official-repositories", "official-apps, dockers"},
-    {"allowed-extensions", ".tar.gz, .tgz, .tar, .tar.zst, .tar.xz"},
-    {"readonly", "false"},
-    {"debug", "false"},
-    {"authentication", "false"},
-    {"threebot-seed", ""},
-    {"threebot-privatekey", ""},
-    {"threebot-appid", "127.0.0.1:5555"},
-    {"threebot-login-url", "https://login.threefold.me"},
-    {"threebot-users-map", ""},
-    {"guest-token", ""},
-    {"token-max-age", "0"},
-    {"jwt-public-key", ""},
-    {"jwt-algorithm", "ES384"},
-    {"jwt-leeway", "60"},
-    {"session-key", ""},
-    {"threads", "0"},
-    {"max-connections", "1024"},
-    {"max-connections-per-ip", "0"},
-    {"connection-timeout", "60"},
-    {"connection-memory-limit", "16K"},
-    {"max-upload-size", "4G"},
-    {"cache-size", "32M"},
-    {"listing-cache-ms", "1000"},
-    {"shutdown-grace", "30"},
-    {"log-level", "info"},
+    key_type type;
+    const char *def;       /* the default as text; "" = empty */
+    size_t offset;         /* of the field in hub_config */
+    long long min, max;    /* KT_INT, KT_SIZE, KT_SECRET */
+    size_t aux;            /* KT_LIST: offset of the count; KT_DIR: offset of the parent;
+                              KT_FIXED: capacity */
+    const char *sub;       /* KT_DIR: the default's last component */
+    key_check check;
+};
+
+#define F(field) offsetof(hub_config, field)
+#define KEY(name_, type_, def_, field_) \
+    .name = name_, .type = type_, .def = def_, .offset = F(field_)
+#define URL_CAP(member) sizeof(((backend_url *)0)->member)
+
+static int check_listen_addr(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_redis_url(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_extensions(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_log_level(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_readable_file(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_host(const hub_config *c, const config_key *k, char *why, size_t n);
+
+static const config_key KEYS[] = {
+    /* listening */
+    {KEY("listen-addr", KT_STRING, "127.0.0.1", listen_addr), .check = check_listen_addr},
+    {KEY("listen-port", KT_INT, "5555", listen_port), .min = 0, .max = 65535},
+    /* directories */
+    {KEY("userdata-root-path", KT_DIR, "./public", userdata_root)},
+    {KEY("workdir-root-path", KT_DIR, "./workdir", workdir_root)},
+    {KEY("public-directory", KT_DIR, "", public_dir), .aux = F(userdata_root), .sub = "users"},
+    {KEY("flist-work-directory", KT_DIR, "", flist_work_dir),
+     .aux = F(workdir_root), .sub = "temp"},
+    {KEY("upload-directory", KT_DIR, "", upload_dir), .aux = F(workdir_root), .sub = "distfiles"},
+    {KEY("reply-cache-directory", KT_DIR, "", reply_cache_dir),
+     .aux = F(workdir_root), .sub = "replies"},
+    {KEY("reply-cache-size", KT_SIZE, "2G", reply_cache_size), .min = 0, .max = (long long)1 << 50},
+    /* content backends */
+    {KEY("backend-internal-kind", KT_KIND, "redis", backend_internal.kind)},
+    {KEY("backend-internal-host", KT_FIXED, "127.0.0.1", backend_internal.host),
+     .aux = URL_CAP(host), .check = check_host},
+    {KEY("backend-internal-port", KT_INT, "6379", backend_internal.port), .min = 1, .max = 65535},
+    {KEY("backend-internal-pass", KT_FIXED, "", backend_internal.password),
+     .aux = URL_CAP(password)},
+    {KEY("backend-internal-name", KT_FIXED, "", backend_internal.namespace_),
+     .aux = URL_CAP(namespace_)},
+    {KEY("backend-internal-token", KT_FIXED, "", backend_internal.token), .aux = URL_CAP(token)},
+    {KEY("backend-public-host", KT_FIXED, "127.0.0.1", backend_public.host),
+     .aux = URL_CAP(host), .check = check_host},
+    {KEY("backend-public-port", KT_INT, "6379", backend_public.port), .min = 1, .max = 65535},
+    {KEY("backend-public-name", KT_FIXED, "default", backend_public.namespace_),
+     .aux = URL_CAP(namespace_)},
+    /* job queue */
+    {KEY("redis-url", KT_STRING, "redis://127.0.0.1:6379/0", redis_url), .check = check_redis_url},
+    {KEY("job-wait-timeout", KT_INT, "900", job_wait_timeout), .min = 1, .max = 86400 * 7},
+    {KEY("job-ttl", KT_INT, "86400", job_ttl), .min = 60, .max = 86400 * 365},
+    {KEY("job-reclaim-idle", KT_INT, "60", job_reclaim_idle), .min = 1, .max = 86400},
+    {KEY("job-heartbeat", KT_INT, "10", job_heartbeat), .min = 1, .max = 3600},
+    {KEY("job-max-deliveries", KT_INT, "3", job_max_deliveries), .min = 1, .max = 1000},
+    {KEY("worker-threads", KT_INT, "0", worker_threads), .min = 0, .max = FLIST_WRITER_MAX_THREADS},
+    {KEY("worker-jobs", KT_INT, "1", worker_jobs), .min = 1, .max = 1024},
+    {KEY("worker-backend-retries", KT_INT, "4", worker_backend_retries), .min = 1, .max = 100},
+    {KEY("worker-backend-backoff-ms", KT_INT, "1000", worker_backend_backoff_ms),
+     .min = 1, .max = 600000},
+    /* site */
+    {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
+    {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),
+     .aux = F(n_official_repos)},
+    {KEY("allowed-extensions", KT_LIST, ".tar.gz, .tgz, .tar, .tar.zst, .tar.xz",
+         allowed_extensions),
+     .aux = F(n_allowed_extensions), .check = check_extensions},
+    {KEY("readonly", KT_BOOL, "false", readonly)},
+    {KEY("debug", KT_BOOL, "false", debug)},
+    /* authentication */
+    {KEY("authentication", KT_BOOL, "false", authentication)},
+    {KEY("threebot-seed", KT_SECRET, "", threebot_seed), .min = 32, .max = 32},
+    {KEY("threebot-privatekey", KT_SECRET, "", threebot_privatekey), .min = 32, .max = 32},
+    {KEY("threebot-appid", KT_STRING, "127.0.0.1:5555", threebot_appid)},
+    {KEY("threebot-login-url", KT_STRING, "https://login.threefold.me", threebot_login_url)},
+    {KEY("threebot-users-map", KT_PAIRS, "", listen_addr) /* unused */},
+    {KEY("guest-token", KT_OPTSTR, "", guest_token)},
+    {KEY("token-max-age", KT_INT, "0", token_max_age), .min = 0, .max = INT_MAX},
+    {KEY("jwt-public-key", KT_OPTSTR, "", jwt_public_key_file), .check = check_readable_file},
+    {KEY("jwt-algorithm", KT_STRING, "ES384", jwt_algorithm), .check = check_jwt_algorithm},
+    {KEY("jwt-leeway", KT_INT, "60", jwt_leeway), .min = 0, .max = 86400},
+    {KEY("session-key", KT_SECRET, "", session_key), .min = 32, .max = 512},
+    /* limits */
+    {KEY("threads", KT_INT, "0", threads), .min = 0, .max = 1024},
+    {KEY("max-connections", KT_INT, "1024", max_connections), .min = 1, .max = 1000000},
+    {KEY("max-connections-per-ip", KT_INT, "0", max_connections_per_ip), .min = 0, .max = 1000000},
+    {KEY("connection-timeout", KT_INT, "60", connection_timeout), .min = 1, .max = 86400},
+    {KEY("connection-memory-limit", KT_SIZE, "16K", connection_memory),
+     .min = 8192, .max = 16 << 20},
+    {KEY("max-upload-size", KT_SIZE, "4G", max_upload_size), .min = 0, .max = (long long)1 << 50},
+    {KEY("cache-size", KT_SIZE, "32M", cache_size), .min = 0, .max = (long long)1 << 40},
+    {KEY("listing-cache-ms", KT_INT, "1000", listing_cache_ms), .min = 0, .max = 3600000},
+    {KEY("shutdown-grace", KT_INT, "30", shutdown_grace), .min = 0, .max = 3600},
+    {KEY("log-level", KT_STRING, "info", log_level), .check = check_log_level},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+/* The field of key k in c. */
+static void *field(hub_config *c, const config_key *k)
+{
+    return (char *)c + k->offset;
+}
+
+static const void *cfield(const hub_config *c, const config_key *k)
+{
+    return (const char *)c + k->offset;
+}
+
+static const char *str_field(const hub_config *c, const config_key *k)
+{
+    return *(char *const *)cfield(c, k);
+}
+
+/* ---------------------------------------------------------------------- */
+/* validators: the same checks as the code that uses the values           */
+/* ---------------------------------------------------------------------- */
+
+/* The listener binds an IPv4 or IPv6 literal (api/server.c). */
+static int check_listen_addr(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    const char *v = str_field(c, k);
+    if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+        return 0;
+    snprintf(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
+    return -1;
+}
+
+/* The job queue connects with backend_url_parse and accepts redis:// only
+ * (queue_connect); unix:// was accepted here once and then refused by
+ * every worker in a loop. */
+static int check_redis_url(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    const char *v = str_field(c, k);
+    backend_url u;
+    hub_err e;
+    int scheme = strncmp(v, "redis://", 8) == 0;
+    if (scheme && backend_url_parse(v, &u, &e) == 0)
+        return 0;
+    snprintf(why, n, "expected redis://[:password@]host[:port][/db], not \"%s\"%s%s", v,
+             scheme ? ": " : "", scheme ? e.msg : "");
+    return -1;
+}
+
+static int check_extensions(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    for (size_t i = 0; i < c->n_allowed_extensions; i++) {
+        if (c->allowed_extensions[i][0] != '.') {
+            snprintf(why, n, "\"%s\" does not start with '.'", c->allowed_extensions[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Returns 0 when v is one of the NULL-terminated words, else fills why. */
+static int one_of(const char *v, const char *const *words, const char *expected, char *why, size_t n)
+{
+    for (size_t i = 0; words[i]; i++)
+        if (strcmp(v, words[i]) == 0)
+            return 0;
+    snprintf(why, n, "expected %s, not \"%s\"", expected, v);
+    return -1;
+}
+
+static int check_log_level(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "warning", "error", NULL};
+    return one_of(str_field(c, k), levels, "debug, info, warn or error", why, n);
+}
+
+static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    static const char *const algs[] = {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", NULL};
+    if (one_of(str_field(c, k), algs, "ES256/384/512 or RS256/384/512", why, n) == 0)
+        return 0;
+    snprintf(why, n, "unsupported algorithm \"%s\"", str_field(c, k));
+    return -1;
+}
+
+/* The api reads the file at start. */
+static int check_readable_file(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    const char *v = str_field(c, k);
+    if (!v || access(v, R_OK) == 0)
+        return 0;
+    snprintf(why, n, "%s: %s", v, strerror(errno));
+    return -1;
+}
+
+static int check_host(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    if (*(const char *)cfield(c, k))
+        return 0;
+    snprintf(why, n, "must not be empty");
+    return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* raw values: defaults, then the file, then the environment              */
+/* ---------------------------------------------------------------------- */
 
 /* Raw values while loading, and where each came from (for messages). */
 typedef struct raw_values {
@@ -97,6 +281,8 @@ static int set_raw(raw_values *rv, int i, const char *value, const char *origin)
     char *copy = strdup(value);
     if (!copy)
         return -1;
+    if (rv->v[i])
+        sodium_memzero(rv->v[i], strlen(rv->v[i]));
     free(rv->v[i]);
     rv->v[i] = copy;
     snprintf(rv->origin[i], sizeof rv->origin[i], "%s", origin);
@@ -154,14 +340,14 @@ static int read_file(const char *path, raw_values *rv, hub_err *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return hub_err_set(err, "config %s: %s", path, strerror(errno));
+        return hub_err_setc(err, HUB_E_INVALID, "config %s: %s", path, strerror(errno));
     char line[8192];
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         size_t len = strlen(line);
         if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            rc = hub_err_set(err, "%s:%d: line too long", path, lineno);
+            rc = hub_err_setc(err, HUB_E_INVALID, "%s:%d: line too long", path, lineno);
             break;
         }
         char *s = trim(line);
@@ -169,135 +355,62 @@ static int read_file(const char *path, raw_values *rv, hub_err *err)
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = hub_err_set(err, "%s:%d: expected \"key = value\"", path, lineno);
+            rc = hub_err_setc(err, HUB_E_INVALID, "%s:%d: expected \"key = value\"", path, lineno);
             break;
         }
         *eq = '\0';
         char *key = trim(s), *value;
         int i = key_index(key);
         if (i < 0) {
-            rc = hub_err_set(err, "%s:%d: unknown key \"%s\"", path, lineno, key);
+            rc = hub_err_setc(err, HUB_E_INVALID, "%s:%d: unknown key \"%s\"", path, lineno, key);
             break;
         }
         if (parse_value(eq + 1, &value) < 0) {
-            rc = hub_err_set(err, "%s:%d: %s: unterminated or malformed quoted value",
-                             path, lineno, key);
+            rc = hub_err_setc(err, HUB_E_INVALID, "%s:%d: %s: unterminated or malformed quoted value",
+                              path, lineno, key);
             break;
         }
         char origin[300];
         snprintf(origin, sizeof origin, "%.250s:%d: ", path, lineno);
         if (set_raw(rv, i, value, origin) < 0) {
-            rc = hub_err_set(err, "out of memory");
+            rc = hub_err_setc(err, HUB_E_NOMEM, "out of memory");
             break;
         }
     }
     if (rc == 0 && ferror(f))
-        rc = hub_err_set(err, "config %s: read error", path);
+        rc = hub_err_setc(err, HUB_E_INVALID, "config %s: read error", path);
     fclose(f);
     return rc;
+}
+
+/* HUB_<KEY>: upper case, '-' -> '_'. */
+static void env_name(const char *key, char *out, size_t n)
+{
+    size_t o = snprintf(out, n, "HUB_");
+    for (const char *k = key; *k && o + 1 < n; k++)
+        out[o++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
+    out[o] = '\0';
 }
 
 static int read_env(raw_values *rv, hub_err *err)
 {
     for (size_t i = 0; i < NKEYS; i++) {
-        char var[128] = "HUB_";
-        size_t n = 4;
-        for (const char *k = KEYS[i].name; *k && n < sizeof var - 1; k++)
-            var[n++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
-        var[n] = '\0';
+        char var[128];
+        env_name(KEYS[i].name, var, sizeof var);
         const char *v = getenv(var);
         if (!v)
             continue;
         char origin[300];
         snprintf(origin, sizeof origin, "environment %s: ", var);
         if (set_raw(rv, (int)i, v, origin) < 0)
-            return hub_err_set(err, "out of memory");
+            return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     }
     return 0;
 }
 
-/* ---- conversions; each failure names the key and where it was set ---- */
-
-#define KEYERR(rv, i, ...) key_error(rv, i, err, __VA_ARGS__)
-
-static int key_error(raw_values *rv, int i, hub_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int key_error(raw_values *rv, int i, hub_err *err, const char *fmt, ...)
-{
-    char what[HUB_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return hub_err_set(err, "%s%s: %s", rv->origin[i], KEYS[i].name, what);
-}
-
-static const char *raw(raw_values *rv, const char *name)
-{
-    int i = key_index(name);
-    return i >= 0 && rv->v[i] ? rv->v[i] : "";
-}
-
-static int get_str(raw_values *rv, const char *name, char **out, hub_err *err)
-{
-    *out = strdup(raw(rv, name));
-    return *out ? 0 : hub_err_set(err, "out of memory");
-}
-
-static int get_int(raw_values *rv, const char *name, long min, long max, int *out, hub_err *err)
-{
-    int i = key_index(name);
-    const char *s = raw(rv, name);
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno)
-        return KEYERR(rv, i, "not an integer: \"%s\"", s);
-    if (v < min || v > max)
-        return KEYERR(rv, i, "%ld is out of range [%ld, %ld]", v, min, max);
-    *out = (int)v;
-    return 0;
-}
-
-static int get_size(raw_values *rv, const char *name, uint64_t *out, hub_err *err)
-{
-    int i = key_index(name);
-    const char *s = raw(rv, name);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '\0' || *s == '-' || errno || end == s)
-        return KEYERR(rv, i, "not a size: \"%s\"", s);
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    case 'T': shift = 40; end++; break;
-    default: return KEYERR(rv, i, "not a size: \"%s\"", s);
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end != '\0')
-        return KEYERR(rv, i, "not a size: \"%s\"", s);
-    if (shift && v > (UINT64_MAX >> shift))
-        return KEYERR(rv, i, "too large: \"%s\"", s);
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-static int get_bool(raw_values *rv, const char *name, int *out, hub_err *err)
-{
-    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
-    const char *s = raw(rv, name);
-    for (int k = 0; k < 4; k++) {
-        if (strcasecmp(s, yes[k]) == 0) { *out = 1; return 0; }
-        if (strcasecmp(s, no[k]) == 0) { *out = 0; return 0; }
-    }
-    return KEYERR(rv, key_index(name), "not a boolean (true/false): \"%s\"", s);
-}
+/* ---------------------------------------------------------------------- */
+/* conversion of each row                                                 */
+/* ---------------------------------------------------------------------- */
 
 static void strv_free(char **v, size_t n)
 {
@@ -306,37 +419,72 @@ static void strv_free(char **v, size_t n)
     free(v);
 }
 
-/* Splits a comma separated list; empty items are dropped. */
-static int get_list(raw_values *rv, const char *name, char ***out, size_t *n, hub_err *err)
+/* Splits a comma separated list; empty items are dropped. Returns 0, or -1
+ * when out of memory. */
+static int split_list(const char *text, char ***out, size_t *n)
 {
-    char *copy = strdup(raw(rv, name));
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(text);
     if (!copy)
-        return hub_err_set(err, "out of memory");
+        return -1;
     size_t cap = 1;
     for (const char *p = copy; *p; p++)
         cap += *p == ',';
     char **v = calloc(cap, sizeof *v);
     size_t k = 0;
-    if (!v) {
-        free(copy);
-        return hub_err_set(err, "out of memory");
-    }
     char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = v ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
         char *t = trim(tok);
         if (*t == '\0')
             continue;
         if (!(v[k] = strdup(t))) {
             strv_free(v, k);
             free(copy);
-            return hub_err_set(err, "out of memory");
+            return -1;
         }
         k++;
     }
     free(copy);
+    if (!v)
+        return -1;
     *out = v;
     *n = k;
     return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || *s == '-' || errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (int k = 0; k < 4; k++) {
+        if (strcasecmp(s, yes[k]) == 0) { *out = 1; return 0; }
+        if (strcasecmp(s, no[k]) == 0) { *out = 0; return 0; }
+    }
+    return -1;
 }
 
 int config_decode_secret(const char *text, uint8_t *out, size_t n, hub_err *err)
@@ -357,212 +505,163 @@ int config_decode_secret(const char *text, uint8_t *out, size_t n, hub_err *err)
     return hub_err_set(err, "expected %zu bytes as hex (%zu digits) or base64", n, 2 * n);
 }
 
-/* A secret kept as text (the auth module decodes it) but checked here:
- * exactly n bytes, or at least n bytes when at_least is set. NULL = unset. */
-static int get_secret(raw_values *rv, const char *name, size_t n, int at_least,
-                      char **out, hub_err *err)
-{
-    const char *s = raw(rv, name);
-    *out = NULL;
-    if (*s == '\0')
-        return 0;
-    uint8_t buf[512];
-    hub_err e;
-    int ok = config_decode_secret(s, buf, n, &e) == 0;
-    for (size_t m = n + 1; !ok && at_least && m <= sizeof buf; m++)
-        ok = config_decode_secret(s, buf, m, &e) == 0;
-    sodium_memzero(buf, sizeof buf);
-    if (!ok)
-        return KEYERR(rv, key_index(name), "%s", e.msg);
-    return get_str(rv, name, out, err);
-}
-
-/* Copies the value of key `name` into out[cap]: empty when it is unset or
- * when no such key exists (a backend without a password key). Returns 0,
- * or -1 when the value is longer than cap - 1 bytes. */
-static int get_fixed(raw_values *rv, const char *name, char *out, size_t cap, hub_err *err)
-{
-    const char *v = raw(rv, name);
-    if (strlen(v) >= cap)
-        return KEYERR(rv, key_index(name), "longer than %zu bytes", cap - 1);
-    snprintf(out, cap, "%s", v);
-    return 0;
-}
-
-static int get_backend(raw_values *rv, const char *prefix, backend_url *b, int *port_out, hub_err *err)
-{
-    char key[64];
-    memset(b, 0, sizeof *b);
-    snprintf(key, sizeof key, "%s-kind", prefix);
-    const char *kind = key_index(key) >= 0 ? raw(rv, key) : "zdb";
-    if (strcmp(kind, "redis") == 0)
-        b->kind = BACKEND_REDIS;
-    else if (strcmp(kind, "zdb") == 0)
-        b->kind = BACKEND_ZDB;
-    else
-        return KEYERR(rv, key_index(key), "expected \"zdb\" or \"redis\", not \"%s\"", kind);
-
-    snprintf(key, sizeof key, "%s-host", prefix);
-    const char *host = raw(rv, key);
-    if (*host == '\0' || strlen(host) >= sizeof b->host)
-        return KEYERR(rv, key_index(key), "empty or longer than %zu bytes", sizeof b->host - 1);
-    snprintf(b->host, sizeof b->host, "%s", host);
-
-    snprintf(key, sizeof key, "%s-port", prefix);
-    if (get_int(rv, key, 1, 65535, &b->port, err) < 0)
-        return -1;
-    if (port_out)
-        *port_out = b->port;
-
-    snprintf(key, sizeof key, "%s-name", prefix);
-    if (get_fixed(rv, key, b->namespace_, sizeof b->namespace_, err) < 0)
-        return -1;
-    snprintf(key, sizeof key, "%s-pass", prefix);
-    if (get_fixed(rv, key, b->password, sizeof b->password, err) < 0)
-        return -1;
-    snprintf(key, sizeof key, "%s-token", prefix);
-    return get_fixed(rv, key, b->token, sizeof b->token, err);
-}
-
-static int get_dir(raw_values *rv, const char *name, const char *parent, const char *sub,
-                   char **out, hub_err *err)
-{
-    const char *s = raw(rv, name);
-    if (*s == '\0' && parent) {
-        size_t n = strlen(parent) + strlen(sub) + 2;
-        if (!(*out = malloc(n)))
-            return hub_err_set(err, "out of memory");
-        snprintf(*out, n, "%s/%s", parent, sub);
-        return 0;
-    }
-    if (*s == '\0')
-        return KEYERR(rv, key_index(name), "must not be empty");
-    if (strlen(s) >= PATH_MAX - 300)
-        return KEYERR(rv, key_index(name), "path too long");
-    return get_str(rv, name, out, err);
-}
-
-static int get_users_map(raw_values *rv, hub_config *cfg, hub_err *err)
+/* threebot-users-map: virtual=user pairs. Returns 0, or -1 with why. */
+static int parse_pairs(hub_config *c, const char *text, char *why, size_t n)
 {
     char **items = NULL;
-    size_t n = 0;
-    int i = key_index("threebot-users-map");
-    if (get_list(rv, "threebot-users-map", &items, &n, err) < 0)
-        return -1;
-    cfg->users_map_virtual = calloc(n + 1, sizeof(char *));
-    cfg->users_map_user = calloc(n + 1, sizeof(char *));
-    if (!cfg->users_map_virtual || !cfg->users_map_user) {
-        strv_free(items, n);
-        return hub_err_set(err, "out of memory");
-    }
-    for (size_t k = 0; k < n; k++) {
+    size_t cnt = 0;
+    if (split_list(text, &items, &cnt) < 0)
+        return snprintf(why, n, "out of memory"), -1;
+    c->users_map_virtual = calloc(cnt + 1, sizeof(char *));
+    c->users_map_user = calloc(cnt + 1, sizeof(char *));
+    int rc = c->users_map_virtual && c->users_map_user ? 0 : (snprintf(why, n, "out of memory"), -1);
+    for (size_t k = 0; rc == 0 && k < cnt; k++) {
         char *eq = strchr(items[k], '=');
         if (!eq || eq == items[k] || eq[1] == '\0') {
-            KEYERR(rv, i, "expected virtual=user pairs, got \"%s\"", items[k]);
-            strv_free(items, n);
-            return -1;
+            snprintf(why, n, "expected virtual=user pairs, got \"%s\"", items[k]);
+            rc = -1;
+            break;
         }
         *eq = '\0';
-        cfg->users_map_virtual[k] = strdup(trim(items[k]));
-        cfg->users_map_user[k] = strdup(trim(eq + 1));
-        cfg->n_users_map = k + 1;
-        if (!cfg->users_map_virtual[k] || !cfg->users_map_user[k]) {
-            strv_free(items, n);
-            return hub_err_set(err, "out of memory");
-        }
+        c->users_map_virtual[k] = strdup(trim(items[k]));
+        c->users_map_user[k] = strdup(trim(eq + 1));
+        c->n_users_map = k + 1;
+        if (!c->users_map_virtual[k] || !c->users_map_user[k])
+            rc = (snprintf(why, n, "out of memory"), -1);
     }
-    strv_free(items, n);
-    return 0;
+    strv_free(items, cnt);
+    return rc;
 }
 
-static int convert(raw_values *rv, hub_config *c, hub_err *err)
+/* Converts the text of row k into its field. Returns 0, or -1 with why. */
+static int convert_key(hub_config *c, const config_key *k, const char *v, char *why, size_t n)
 {
-    if (get_str(rv, "listen-addr", &c->listen_addr, err) < 0 ||
-        get_int(rv, "listen-port", 0, 65535, &c->listen_port, err) < 0 ||
-        get_dir(rv, "userdata-root-path", NULL, NULL, &c->userdata_root, err) < 0 ||
-        get_dir(rv, "workdir-root-path", NULL, NULL, &c->workdir_root, err) < 0 ||
-        get_dir(rv, "public-directory", c->userdata_root, "users", &c->public_dir, err) < 0 ||
-        get_dir(rv, "flist-work-directory", c->workdir_root, "temp", &c->flist_work_dir, err) < 0 ||
-        get_dir(rv, "upload-directory", c->workdir_root, "distfiles", &c->upload_dir, err) < 0 ||
-        get_dir(rv, "reply-cache-directory", c->workdir_root, "replies", &c->reply_cache_dir, err) < 0 ||
-        get_size(rv, "reply-cache-size", &c->reply_cache_size, err) < 0 ||
-        get_backend(rv, "backend-internal", &c->backend_internal, NULL, err) < 0 ||
-        get_backend(rv, "backend-public", &c->backend_public, &c->backend_public_port, err) < 0 ||
-        get_str(rv, "redis-url", &c->redis_url, err) < 0 ||
-        get_int(rv, "job-wait-timeout", 1, 86400 * 7, &c->job_wait_timeout, err) < 0 ||
-        get_int(rv, "job-ttl", 60, 86400 * 365, &c->job_ttl, err) < 0 ||
-        get_int(rv, "job-reclaim-idle", 1, 86400, &c->job_reclaim_idle, err) < 0 ||
-        get_int(rv, "job-heartbeat", 1, 3600, &c->job_heartbeat, err) < 0 ||
-        get_int(rv, "job-max-deliveries", 1, 1000, &c->job_max_deliveries, err) < 0 ||
-        get_int(rv, "worker-threads", 0, 1024, &c->worker_threads, err) < 0 ||
-        get_int(rv, "worker-jobs", 1, 1024, &c->worker_jobs, err) < 0 ||
-        get_int(rv, "worker-backend-retries", 1, 100, &c->worker_backend_retries, err) < 0 ||
-        get_int(rv, "worker-backend-backoff-ms", 1, 600000, &c->worker_backend_backoff_ms, err) < 0 ||
-        get_str(rv, "public-website", &c->public_website, err) < 0 ||
-        get_list(rv, "official-repositories", &c->official_repos, &c->n_official_repos, err) < 0 ||
-        get_list(rv, "allowed-extensions", &c->allowed_extensions, &c->n_allowed_extensions, err) < 0 ||
-        get_bool(rv, "readonly", &c->readonly, err) < 0 ||
-        get_bool(rv, "debug", &c->debug, err) < 0 ||
-        get_bool(rv, "authentication", &c->authentication, err) < 0 ||
-        get_secret(rv, "threebot-seed", 32, 0, &c->threebot_seed, err) < 0 ||
-        get_secret(rv, "threebot-privatekey", 32, 0, &c->threebot_privatekey, err) < 0 ||
-        get_str(rv, "threebot-appid", &c->threebot_appid, err) < 0 ||
-        get_str(rv, "threebot-login-url", &c->threebot_login_url, err) < 0 ||
-        get_users_map(rv, c, err) < 0 ||
-        get_int(rv, "token-max-age", 0, INT_MAX, &c->token_max_age, err) < 0 ||
-        get_str(rv, "jwt-algorithm", &c->jwt_algorithm, err) < 0 ||
-        get_int(rv, "jwt-leeway", 0, 86400, &c->jwt_leeway, err) < 0 ||
-        get_secret(rv, "session-key", 32, 1, &c->session_key, err) < 0 ||
-        get_int(rv, "threads", 0, 1024, &c->threads, err) < 0 ||
-        get_int(rv, "max-connections", 1, 1000000, &c->max_connections, err) < 0 ||
-        get_int(rv, "max-connections-per-ip", 0, 1000000, &c->max_connections_per_ip, err) < 0 ||
-        get_int(rv, "connection-timeout", 1, 86400, &c->connection_timeout, err) < 0 ||
-        get_size(rv, "connection-memory-limit", &c->connection_memory, err) < 0 ||
-        get_size(rv, "max-upload-size", &c->max_upload_size, err) < 0 ||
-        get_size(rv, "cache-size", &c->cache_size, err) < 0 ||
-        get_int(rv, "listing-cache-ms", 0, 3600000, &c->listing_cache_ms, err) < 0 ||
-        get_int(rv, "shutdown-grace", 0, 3600, &c->shutdown_grace, err) < 0 ||
-        get_str(rv, "log-level", &c->log_level, err) < 0)
+    void *f = field(c, k);
+    switch (k->type) {
+    case KT_STRING:
+        return (*(char **)f = strdup(v)) ? 0 : (snprintf(why, n, "out of memory"), -1);
+    case KT_OPTSTR:
+        if (*v == '\0')
+            return 0;
+        return (*(char **)f = strdup(v)) ? 0 : (snprintf(why, n, "out of memory"), -1);
+    case KT_BOOL:
+        if (parse_bool(v, (int *)f) == 0)
+            return 0;
+        snprintf(why, n, "not a boolean (true/false): \"%s\"", v);
         return -1;
+    case KT_INT: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || errno) {
+            snprintf(why, n, "not an integer: \"%s\"", v);
+            return -1;
+        }
+        if (x < k->min || x > k->max) {
+            snprintf(why, n, "%lld is out of range [%lld, %lld]", x, k->min, k->max);
+            return -1;
+        }
+        *(int *)f = (int)x;
+        return 0;
+    }
+    case KT_SIZE: {
+        uint64_t x;
+        if (parse_size(v, &x) < 0) {
+            snprintf(why, n, "not a size: \"%s\"", v);
+            return -1;
+        }
+        if (x < (uint64_t)k->min || x > (uint64_t)k->max) {
+            snprintf(why, n, "%s is out of range [%lld, %lld] bytes", v, k->min, k->max);
+            return -1;
+        }
+        *(uint64_t *)f = x;
+        return 0;
+    }
+    case KT_LIST:
+        if (split_list(v, (char ***)f, (size_t *)((char *)c + k->aux)) == 0)
+            return 0;
+        snprintf(why, n, "out of memory");
+        return -1;
+    case KT_DIR: {
+        if (*v == '\0' && !k->sub) {
+            snprintf(why, n, "must not be empty");
+            return -1;
+        }
+        char *path = NULL;
+        if (*v == '\0') {
+            const char *parent = *(char **)((char *)c + k->aux);
+            if (asprintf(&path, "%s/%s", parent, k->sub) < 0)
+                path = NULL;
+        } else if (strlen(v) >= PATH_MAX - 300) {
+            snprintf(why, n, "path too long");
+            return -1;
+        } else {
+            path = strdup(v);
+        }
+        *(char **)f = path;
+        return path ? 0 : (snprintf(why, n, "out of memory"), -1);
+    }
+    case KT_SECRET: {
+        if (*v == '\0')
+            return 0;
+        uint8_t buf[512];
+        hub_err e;
+        int ok = 0;
+        for (long long m = k->min; !ok && m <= k->max && m <= (long long)sizeof buf; m++)
+            ok = config_decode_secret(v, buf, (size_t)m, &e) == 0;
+        sodium_memzero(buf, sizeof buf);
+        if (!ok) {
+            snprintf(why, n, "%s", e.msg);
+            return -1;
+        }
+        return (*(char **)f = strdup(v)) ? 0 : (snprintf(why, n, "out of memory"), -1);
+    }
+    case KT_FIXED:
+        if (strlen(v) >= k->aux) {
+            snprintf(why, n, "longer than %zu bytes", k->aux - 1);
+            return -1;
+        }
+        snprintf((char *)f, k->aux, "%s", v);
+        return 0;
+    case KT_KIND:
+        if (strcmp(v, "redis") == 0)
+            *(backend_kind *)f = BACKEND_REDIS;
+        else if (strcmp(v, "zdb") == 0)
+            *(backend_kind *)f = BACKEND_ZDB;
+        else {
+            snprintf(why, n, "expected \"zdb\" or \"redis\", not \"%s\"", v);
+            return -1;
+        }
+        return 0;
+    case KT_PAIRS:
+        return parse_pairs(c, v, why, n);
+    }
+    snprintf(why, n, "unknown key type");
+    return -1;
+}
 
-    const char *guest = raw(rv, "guest-token");
-    if (*guest && !(c->guest_token = strdup(guest)))
-        return hub_err_set(err, "out of memory");
-    const char *jwtkey = raw(rv, "jwt-public-key");
-    if (*jwtkey && !(c->jwt_public_key_file = strdup(jwtkey)))
-        return hub_err_set(err, "out of memory");
-
-    /* cross-key checks */
+/* Checks that span several keys, and the values derived from others. */
+static int finish(hub_config *c, raw_values *rv, hub_err *err)
+{
+    /* flists in the field point to 0-db: the public backend is one */
+    c->backend_public.kind = BACKEND_ZDB;
+    c->backend_public_port = c->backend_public.port;
     size_t wl = strlen(c->public_website);
     while (wl > 0 && c->public_website[wl - 1] == '/')
         c->public_website[--wl] = '\0';
-    if (strncmp(c->redis_url, "redis://", 8) != 0 && strncmp(c->redis_url, "unix://", 7) != 0)
-        return KEYERR(rv, key_index("redis-url"), "expected redis://host:port[/db] or unix://path, not \"%s\"",
-                      c->redis_url);
-    if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
-        strcmp(c->log_level, "warn") && strcmp(c->log_level, "warning") && strcmp(c->log_level, "error"))
-        return KEYERR(rv, key_index("log-level"), "expected debug, info, warn or error, not \"%s\"",
-                      c->log_level);
-    for (size_t k = 0; k < c->n_allowed_extensions; k++)
-        if (c->allowed_extensions[k][0] != '.')
-            return KEYERR(rv, key_index("allowed-extensions"), "\"%s\" does not start with '.'",
-                          c->allowed_extensions[k]);
-    if (strcmp(c->jwt_algorithm, "ES256") && strcmp(c->jwt_algorithm, "ES384") &&
-        strcmp(c->jwt_algorithm, "ES512") && strcmp(c->jwt_algorithm, "RS256") &&
-        strcmp(c->jwt_algorithm, "RS384") && strcmp(c->jwt_algorithm, "RS512"))
-        return KEYERR(rv, key_index("jwt-algorithm"), "unsupported algorithm \"%s\"", c->jwt_algorithm);
-    if (c->connection_memory < 8192)
-        return KEYERR(rv, key_index("connection-memory-limit"), "must be at least 8K");
-    if (c->authentication && !c->threebot_seed)
-        return KEYERR(rv, key_index("authentication"),
-                      "on, but threebot-seed is not set (32 bytes, hex or base64)");
+    if (c->authentication && !c->threebot_seed) {
+        int i = key_index("authentication");
+        return hub_err_setc(err, HUB_E_INVALID, "%s%s: on, but threebot-seed is not set "
+                            "(32 bytes, hex or base64)", rv->origin[i], KEYS[i].name);
+    }
     if (!c->authentication) {
         /* HUB-API.md §11.7: without authentication the official list is
          * ["Administrator"]. */
         strv_free(c->official_repos, c->n_official_repos);
         c->official_repos = calloc(1, sizeof(char *));
+        c->n_official_repos = 0;
         if (!c->official_repos || !(c->official_repos[0] = strdup("Administrator")))
-            return hub_err_set(err, "out of memory");
+            return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
         c->n_official_repos = 1;
     }
     return 0;
@@ -575,17 +674,24 @@ int config_load(const char *path, hub_config *cfg, hub_err *err)
     memset(cfg, 0, sizeof *cfg);
     raw_values *rv = calloc(1, sizeof *rv);
     if (!rv)
-        return hub_err_set(err, "out of memory");
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     int rc = 0;
     for (size_t i = 0; i < NKEYS && rc == 0; i++)
         if (set_raw(rv, (int)i, KEYS[i].def, "default ") < 0)
-            rc = hub_err_set(err, "out of memory");
+            rc = hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (rc == 0 && path)
         rc = read_file(path, rv, err);
     if (rc == 0)
         rc = read_env(rv, err);
+    for (size_t i = 0; i < NKEYS && rc == 0; i++) {
+        char why[HUB_ERR_MAX];
+        why[0] = '\0';
+        if (convert_key(cfg, &KEYS[i], rv->v[i], why, sizeof why) != 0 ||
+            (KEYS[i].check && KEYS[i].check(cfg, &KEYS[i], why, sizeof why) != 0))
+            rc = hub_err_setc(err, HUB_E_INVALID, "%s%s: %s", rv->origin[i], KEYS[i].name, why);
+    }
     if (rc == 0)
-        rc = convert(rv, cfg, err);
+        rc = finish(cfg, rv, err);
     for (size_t i = 0; i < NKEYS; i++) {
         if (rv->v[i])
             sodium_memzero(rv->v[i], strlen(rv->v[i]));
@@ -602,34 +708,29 @@ void config_free(hub_config *c)
 {
     if (!c)
         return;
-    free(c->listen_addr);
-    free(c->userdata_root);
-    free(c->workdir_root);
-    free(c->public_dir);
-    free(c->flist_work_dir);
-    free(c->upload_dir);
-    free(c->reply_cache_dir);
-    free(c->redis_url);
-    free(c->public_website);
-    strv_free(c->official_repos, c->n_official_repos);
-    strv_free(c->allowed_extensions, c->n_allowed_extensions);
-    free(c->threebot_appid);
-    free(c->threebot_login_url);
-    strv_free(c->users_map_virtual, c->n_users_map);
-    strv_free(c->users_map_user, c->n_users_map);
-    free(c->guest_token);
-    free(c->jwt_public_key_file);
-    free(c->jwt_algorithm);
-    free(c->log_level);
-    if (c->threebot_seed)
-        sodium_memzero(c->threebot_seed, strlen(c->threebot_seed));
-    free(c->threebot_seed);
-    if (c->threebot_privatekey)
-        sodium_memzero(c->threebot_privatekey, strlen(c->threebot_privatekey));
-    free(c->threebot_privatekey);
-    if (c->session_key)
-        sodium_memzero(c->session_key, strlen(c->session_key));
-    free(c->session_key);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &KEYS[i];
+        void *f = field(c, k);
+        switch (k->type) {
+        case KT_STRING:
+        case KT_OPTSTR:
+        case KT_DIR:
+        case KT_SECRET:
+            if (*(char **)f)
+                sodium_memzero(*(char **)f, strlen(*(char **)f));
+            free(*(char **)f);
+            break;
+        case KT_LIST:
+            strv_free(*(char ***)f, *(size_t *)((char *)c + k->aux));
+            break;
+        case KT_PAIRS:
+            strv_free(c->users_map_virtual, c->n_users_map);
+            strv_free(c->users_map_user, c->n_users_map);
+            break;
+        default:
+            break;
+        }
+    }
     sodium_memzero(c, sizeof *c);
 }
 

@@ -277,14 +277,20 @@ class Ops(unittest.TestCase):
         env = dict(os.environ, HUB_THREEBOT_SEED=TEST_SEED_HEX)
         rc, out, err = api_binary("token", "alice", config_path=sample, env=env)
         self.assertEqual(rc, 0, err)
-        # every key of the sample is a known key with the documented default
+        # the sample and the configuration table agree: every key of the
+        # table is documented, and every value the sample sets is the default
         rc, defaults, err = api_binary("config-defaults")
-        keys = {l.split(" = ")[0] for l in defaults.splitlines()}
+        table = dict(l.split(" = ", 1) for l in defaults.splitlines())
+        keys = set(table)
         with open(sample) as f:
             for line in f:
                 m = re.match(r"^#?\s*([a-z0-9-]+)\s*=", line)
                 if m:
                     keys.discard(m.group(1))
+                m = re.match(r"^([a-z0-9-]+)\s*=\s*(.*?)\s*(#.*)?$", line.rstrip("\n"))
+                if m:
+                    self.assertIn(m.group(1), table)
+                    self.assertEqual(m.group(2), table[m.group(1)], m.group(1))
         self.assertEqual(keys, set(), "keys missing from the sample")
 
     def test_defaults_and_missing_directories(self):

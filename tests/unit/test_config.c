@@ -101,4 +101,45 @@ static void test_secret(void)
     T_CHECK(config_decode_secret("0102", out, 4, &err) == -1);
 }
 
-T_MAIN(T_CASE(test_defaults), T_CASE(test_file_and_env), T_CASE(test_errors), T_CASE(test_secret))
+/* Nothing is accepted that the code then refuses: the validators ask the
+ * consumers of the values. */
+static void test_validators(void)
+{
+    hub_config c;
+    hub_err err;
+    struct { const char *conf, *msg; } bad[] = {
+        /* the queue speaks redis:// only (unix:// used to be accepted, then
+         * refused by every worker in a loop) */
+        {"redis-url = unix:///run/redis.sock\n", "redis-url: expected redis://"},
+        {"redis-url = redis://host:notaport/0\n", "redis-url: expected redis://"},
+        /* the writer runs 32 chunk threads at most (33 used to be clamped) */
+        {"worker-threads = 33\n", "worker-threads: 33 is out of range [0, 32]"},
+        /* the listener binds an address literal */
+        {"listen-addr = localhost\n", "listen-addr: \"localhost\" is not an IPv4 or IPv6 address"},
+        {"jwt-public-key = /nonexistent/key.pem\n", "jwt-public-key: /nonexistent/key.pem: No such file"},
+        {"jwt-algorithm = HS256\n", "jwt-algorithm: unsupported algorithm \"HS256\""},
+        {"log-level = loud\n", "log-level: expected debug, info, warn or error"},
+        {"allowed-extensions = .tar.gz, zip\n", "allowed-extensions: \"zip\" does not start with '.'"},
+        {"connection-memory-limit = 4K\n", "connection-memory-limit: 4K is out of range"},
+        {"backend-internal-host = \"\"\n", "backend-internal-host: must not be empty"},
+        {"backend-internal-kind = memcached\n", "backend-internal-kind: expected \"zdb\" or \"redis\""},
+        {"authentication = true\n", "authentication: on, but threebot-seed is not set"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        T_CHECK(config_load(write_conf(bad[i].conf), &c, &err) == -1);
+        if (!strstr(err.msg, bad[i].msg))
+            fprintf(stderr, "%s: got \"%s\"\n", bad[i].conf, err.msg);
+        T_CHECK(strstr(err.msg, bad[i].msg) != NULL);
+        T_CHECK(err.code == HUB_E_INVALID);
+    }
+    /* and the good ones of the same keys */
+    T_REQUIRE(config_load(write_conf("redis-url = redis://:pw@10.0.0.1:6380/2\nworker-threads = 32\n"
+                                     "listen-addr = ::\n"), &c, &err) == 0);
+    T_CHECK(c.worker_threads == 32);
+    T_CHECK(c.backend_public.kind == BACKEND_ZDB && c.backend_public_port == 6379);
+    config_free(&c);
+    unlink(g_path);
+}
+
+T_MAIN(T_CASE(test_defaults), T_CASE(test_file_and_env), T_CASE(test_errors), T_CASE(test_secret),
+       T_CASE(test_validators))
