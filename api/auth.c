@@ -3,6 +3,7 @@
  * gate and the ThreeFold Connect login. JWT checks are in auth_jwt.c.
  */
 #include "auth.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -302,30 +303,6 @@ static int appendf(char *out, size_t cap, size_t *pos, const char *fmt, ...)
     return 0;
 }
 
-/* Decodes one UTF-8 sequence at *p (advancing it): the code point, or -1
- * for invalid UTF-8 (overlong forms, surrogates and > U+10FFFF included). */
-static long utf8_next(const unsigned char **p)
-{
-    const unsigned char *s = *p;
-    uint32_t c = s[0];
-    size_t extra;
-    if (c < 0x80) extra = 0;
-    else if ((c & 0xE0) == 0xC0) { c &= 0x1F; extra = 1; }
-    else if ((c & 0xF0) == 0xE0) { c &= 0x0F; extra = 2; }
-    else if ((c & 0xF8) == 0xF0) { c &= 0x07; extra = 3; }
-    else return -1;
-    for (size_t i = 1; i <= extra; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return -1;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    static const uint32_t min_of[] = {0, 0x80, 0x800, 0x10000};
-    if (c < min_of[extra] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *p = s + extra + 1;
-    return (long)c;
-}
-
 /* Appends the E-JSON (Python json.dumps, ensure_ascii) string literal of
  * the UTF-8 text s to out (cap bytes) at *pos. Returns 0, or -1 when s is
  * not valid UTF-8 or does not fit. */
@@ -334,11 +311,16 @@ static int ejson_string(char *out, size_t cap, size_t *pos, const char *s)
     if (appendf(out, cap, pos, "\"") < 0)
         return -1;
     const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
     while (*p) {
-        long c = utf8_next(&p);
+        uint32_t cp;
+        size_t k = util_utf8_next(p, left, &cp);
         int r;
-        if (c < 0)
+        if (k == 0)
             return -1;
+        p += k;
+        left -= k;
+        long c = (long)cp;
         switch (c) {
         case '"': r = appendf(out, cap, pos, "\\\""); break;
         case '\\': r = appendf(out, cap, pos, "\\\\"); break;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "upload.h"
+#include "util.h"
 
 
 /* ---------------- replies after a job ---------------- */
@@ -144,12 +145,6 @@ static void secure_filename(const char *in, char *out, size_t n)
         out[--len] = '\0';
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
-}
-
 static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type);
 
 /* Validates and queues an upload; a refused upload's spool file is removed
@@ -174,11 +169,11 @@ static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type)
         return api_error(r, 500, "no file selected");
     const char *ext = NULL;
     if (type == JOBMSG_UPLOAD_FLIST) {
-        if (ends_with(u->filename, ".flist"))
+        if (util_ends_with(u->filename, ".flist"))
             ext = ".flist";
     } else {
         for (size_t i = 0; i < c->n_allowed_extensions && !ext; i++)
-            if (ends_with(u->filename, c->allowed_extensions[i]))
+            if (util_ends_with(u->filename, c->allowed_extensions[i]))
                 ext = c->allowed_extensions[i];
     }
     if (!ext)
@@ -197,7 +192,7 @@ static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type)
         size_t best = 0;
         for (size_t i = 0; i < c->n_allowed_extensions; i++) {
             size_t el = strlen(c->allowed_extensions[i]);
-            if (el > best && ends_with(base, c->allowed_extensions[i]) && strlen(base) > el)
+            if (el > best && util_ends_with(base, c->allowed_extensions[i]) && strlen(base) > el)
                 best = el;
         }
         base[strlen(base) - best] = '\0';

@@ -41,42 +41,6 @@ const char *api_cookie(api_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src (n bytes) into a new string. plus: '+' -> ' '.
- * A decoded NUL is reported through *nul (when not NULL) and kept as 0x01,
- * so that it can never silently cut a name. */
-static char *pct_decode(const char *src, size_t n, int plus, int *nul)
-{
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int a, b;
-        if (src[i] == '%' && i + 2 < n &&
-            (a = hexval((unsigned char)src[i + 1])) >= 0 && (b = hexval((unsigned char)src[i + 2])) >= 0) {
-            char c = (char)(a * 16 + b);
-            if (c == '\0' && nul)
-                *nul = 1;
-            out[o++] = c == '\0' ? '\x01' : c;
-            i += 2;
-        } else if (plus && src[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = src[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 const char *api_query(api_req *r, const char *name, char *buf, size_t n)
 {
     /* MHD hands query values over undecoded (our unescape callback keeps
@@ -84,7 +48,7 @@ const char *api_query(api_req *r, const char *name, char *buf, size_t n)
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     if (!raw)
         return NULL;
-    char *dec = pct_decode(raw, strlen(raw), 1, NULL);
+    char *dec = util_pct_decode(raw, strlen(raw), 1, NULL);
     if (!dec)
         return NULL;
     size_t len = strlen(dec);
@@ -135,7 +99,7 @@ int request_split_path(api_req *r, const char *url)
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
         if (r->nsegs == API_MAX_SEGS)
             return -1;
-        if (!(r->segs[r->nsegs] = pct_decode(p, n, 0, &r->has_nul)))
+        if (!(r->segs[r->nsegs] = util_pct_decode(p, n, 0, &r->has_nul)))
             return -1;
         r->nsegs++;
         if (!slash)

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "flist_keys.h"
+#include "util.h"
 
 #define PIPE_MAX_CMDS 512
 #define PIPE_MAX_BYTES (32u << 20)
@@ -343,12 +344,6 @@ static void quickack(backend *b)
  * read and dropped by drain_kicks. Redis never needs one. */
 #define KICK_MS 25
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Writes whatever hiredis holds in its output buffer. Returns 0 or -1 with
  * err (b broken). */
@@ -380,17 +375,17 @@ static int read_reply(backend *b, const char *what, int pipelined, redisReply **
     }
     if (flush_output(b, what, err) != 0)
         return -1;
-    int64_t deadline = now_ms() + b->timeout_ms;
+    int64_t deadline = util_mono_ms() + b->timeout_ms;
     for (;;) {
         quickack(b);
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - util_mono_ms();
         int wait = (int)(left < 0 ? 0 : pipelined && left > KICK_MS ? KICK_MS : left);
         struct pollfd pfd = { .fd = b->c->fd, .events = POLLIN };
         int pr = poll(&pfd, 1, wait);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr == 0) {
-            if (now_ms() >= deadline) {
+            if (util_mono_ms() >= deadline) {
                 b->broken = 1;
                 return hub_err_setc(err, HUB_E_UNAVAILABLE, "%s: %s: timed out", b->name, what);
             }

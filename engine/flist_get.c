@@ -24,6 +24,7 @@
 #include "chunk.h"
 #include "flist.h"
 #include "flist_keys.h"
+#include "fs.h"
 
 #define GET_WINDOW 8
 #define GET_MAX_DEPTH 4096
@@ -242,31 +243,13 @@ static int get_entry(const flist_entry *e, void *ud)
     return 0;
 }
 
-/* Opens relpath beneath dirfd without following any link. */
-static int open_beneath(int dirfd, const char *relpath)
-{
-    int fd = dup(dirfd);
-    char *copy = strdup(relpath), *save = NULL;
-    if (!copy) {
-        close(fd);
-        return -1;
-    }
-    for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
-        int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        close(fd);
-        fd = next;
-    }
-    free(copy);
-    return fd;
-}
-
 /* Directory modes and times are applied last, deepest first, so that a
  * read-only directory does not block its own contents. */
 static void apply_dir_fixups(get_state *st)
 {
     for (size_t i = st->nfixups; i-- > 0;) {
         dir_fixup *fx = &st->fixups[i];
-        int fd = open_beneath(st->destfd, fx->relpath);
+        int fd = fs_open_beneath(st->destfd, fx->relpath, O_RDONLY | O_DIRECTORY, FS_NO_LINKS);
         if (fd < 0)
             continue;
         if (st->as_root && fx->uid >= 0 && fx->gid >= 0)

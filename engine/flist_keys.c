@@ -5,6 +5,7 @@
  * crypto_generichash with outlen 16 / 8 and no key.
  */
 #include "flist_keys.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,25 +34,14 @@ void hub_hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int hub_unhex(const char *hex, uint8_t *bytes, size_t n)
 {
     /* reads left to right, so a string shorter than 2n stops at its NUL */
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]);
+        int hi = util_hexval((unsigned char)hex[2 * i]);
         if (hi < 0)
             return -1;
-        int lo = hexval(hex[2 * i + 1]);
+        int lo = util_hexval((unsigned char)hex[2 * i + 1]);
         if (lo < 0)
             return -1;
         bytes[i] = (uint8_t)(hi << 4 | lo);

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "backend.h"
+#include "util.h"
 
 #define KEY_MAX 96   /* "hub:job:" + id + ":events" + NUL */
 
@@ -650,12 +651,6 @@ int queue_event_add(queue *q, const char *id, const json_t *event,
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int queue_job_wait(queue *q, const char *id, int timeout_ms, int *ended,
                    json_t **job, hub_err *err)
@@ -666,7 +661,7 @@ int queue_job_wait(queue *q, const char *id, int timeout_ms, int *ended,
         return hub_err_set(err, "job %s not found", id ? id : "");
     char key[KEY_MAX], last[QUEUE_ENTRY_ID_MAX] = "0-0";
     events_key(key, id);
-    long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    long long deadline = util_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         /* 1. where the events stream ends now, 2. the state, 3. sleep until
          * an event after that point: a final event added after step 1 wakes
@@ -694,7 +689,7 @@ int queue_job_wait(queue *q, const char *id, int timeout_ms, int *ended,
             *ended = 1;
             return 0;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - util_mono_ms();
         if (left <= 0)
             return 0;
         if (left > 5000)

@@ -7,15 +7,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <sodium.h>
+
+#include "fs.h"
+#include "util.h"
 
 #define TAG_PREFIX ".tag-"
 #define TAG_PREFIX_LEN 5
@@ -45,32 +46,6 @@ static void escape_name(const char *name, char *out, size_t n)
     out[o < n ? o : n - 1] = '\0';
 }
 
-/* Decodes one UTF-8 sequence at p (len bytes left). Returns its length and
- * the code point in *cp, or 0 when invalid (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t utf8_next(const unsigned char *p, size_t len, unsigned *cp)
-{
-    unsigned c = p[0];
-    size_t need;
-    unsigned min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if ((c & 0xe0) == 0xc0) { need = 2; min = 0x80; c &= 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { need = 3; min = 0x800; c &= 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { need = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if (len < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return need;
-}
-
 int repo_name_check(const char *name, const char *what, hub_err *err)
 {
     char shown[128];
@@ -83,8 +58,8 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
     else if (name[0] == '.')
         reason = "a name must not start with '.'";
     for (size_t i = 0; !reason && i < len;) {
-        unsigned cp;
-        size_t k = utf8_next((const unsigned char *)name + i, len - i, &cp);
+        uint32_t cp;
+        size_t k = util_utf8_next((const unsigned char *)name + i, len - i, &cp);
         if (k == 0)
             reason = "not valid UTF-8";
         else if (cp == '/' || cp == '\\')
@@ -99,18 +74,12 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
     return hub_err_setc(err, HUB_E_INVALID, "invalid %s \"%s\": %s", what, shown, reason);
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
-}
-
 int repo_flist_name(const char *name, const char *what, char *out, hub_err *err)
 {
     if (repo_name_check(name, what, err) < 0)
         return -1;
     size_t len = strlen(name);
-    if (ends_with(name, ".flist")) {
+    if (util_ends_with(name, ".flist")) {
         memcpy(out, name, len + 1);
         return 0;
     }
@@ -204,19 +173,11 @@ int repo_store_fd(const repo_store *s)
     return s->pubfd;
 }
 
-/* openat2(RESOLVE_BENEATH) with a fallback to openat on old kernels. */
+/* Reads of public content follow the hub's own links (same-directory and
+ * cross-repository ones) but never leave the public directory (fs.h). */
 static int open_beneath(int dirfd, const char *path, int flags)
 {
-    static int no_openat2;
-    if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
-        struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        if (fd >= 0 || errno != ENOSYS)
-            return (int)fd;
-        __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
-    }
-    return openat(dirfd, path, flags | O_CLOEXEC);
+    return fs_open_beneath(dirfd, path, flags, FS_LINKS_BENEATH);
 }
 
 /* "<a>/<b>[/<c>]" into buf. Returns 0 or -1 when too long. */
@@ -815,7 +776,7 @@ int repo_crosstag(repo_store *s, const char *me, const char *linkname, const cha
         return -1;
     if ((rc = tag_exists(s, repo, tag, err)))
         return rc;
-    if (ends_with(linkname, ".flist"))
+    if (util_ends_with(linkname, ".flist"))
         return hub_err_setc(err, HUB_E_UNAUTHORIZED, "tag symlink cannot ends with .flist");
     if (strlen(linkname) + 6 > REPO_NAME_MAX)
         return hub_err_setc(err, HUB_E_INVALID, "invalid link name: longer than 255 bytes with .flist");

@@ -17,6 +17,7 @@
 #include "hub_signal.h"
 #include "log.h"
 #include "worker.h"
+#include "util.h"
 
 static const char USAGE[] =
     "usage: flist-hub-worker [-c FILE]\n"
@@ -25,13 +26,6 @@ static const char USAGE[] =
     "  -c, --config FILE   the hub configuration file (default: none; built-in\n"
     "                      defaults and HUB_* environment variables apply)\n"
     "  -h, --help          this help\n";
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits for a stop signal (blocked in every thread, taken here): forever
  * when timeout_ms < 0. Returns the signal, or 0 on timeout. */
@@ -126,7 +120,7 @@ int main(int argc, char **argv)
     log_info("signal %d: taking no new job; running jobs have %d s to finish", sig,
              cfg.shutdown_grace);
 
-    long long deadline = mono_ms() + (long long)cfg.shutdown_grace * 1000;
+    long long deadline = util_mono_ms() + (long long)cfg.shutdown_grace * 1000;
     int left = started;
     while (left > 0) {
         for (int i = 0; i < started; i++)
@@ -136,7 +130,7 @@ int main(int argc, char **argv)
             }
         if (left == 0)
             break;
-        long long now = mono_ms();
+        long long now = util_mono_ms();
         if (now >= deadline)
             break;
         if (wait_signal(&set, now + 100 > deadline ? deadline - now : 100) > 0) {

@@ -14,6 +14,7 @@
 #include "publish.h"
 #include "queue.h"
 #include "reply_store.h"
+#include "util.h"
 
 #define STAGE_FILE "out.flist"
 
@@ -119,12 +120,6 @@ static int sweep_dir(int dirfd, const char *name)
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 int stage_open(stage *s, const hub_config *cfg, const char *repo, const char *name,
                const char *job_id, hub_err *err)
 {
@@ -132,7 +127,7 @@ int stage_open(stage *s, const hub_config *cfg, const char *repo, const char *na
     s->repo_fd = s->stage_fd = -1;
     if (repo_name_check(repo, "repository", err) != 0 || repo_name_check(name, "name", err) != 0)
         return -1;
-    if (!ends_with(name, ".flist"))
+    if (!util_ends_with(name, ".flist"))
         return hub_err_set(err, "invalid name \"%s\": must end with .flist", name);
     if (!queue_job_id_valid(job_id))
         return hub_err_set(err, "invalid job id");

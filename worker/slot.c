@@ -33,17 +33,11 @@
 #include "queue.h"
 #include "watch.h"
 #include "worker.h"
+#include "util.h"
 
 #define CONNECT_BACKOFF_MAX_MS 2000
 #define RETRY_BACKOFF_MAX_MS   5000
 #define CLAIM_BLOCK_MS         1000
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A connection with the consumer group in place, or NULL (logged). */
 static queue *slot_connect(worker_slot *s)
@@ -202,7 +196,7 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
     };
     log_info("job %s: %s for %s (delivery %lld) on %s", c->job_id, type ? type : "?",
              user ? user : "?", c->deliveries, s->consumer);
-    long long t0 = mono_ms();
+    long long t0 = util_mono_ms();
     json_t *result = NULL, *final_event = NULL;
     int rc = jobmsg_kind_parse(type, &ctx.kind, &err);
     if (rc == 0)
@@ -217,9 +211,9 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
         goto out;
     }
     if (rc != 0)
-        log_info("job %s: failed after %lld ms: %s", c->job_id, mono_ms() - t0, err.msg);
+        log_info("job %s: failed after %lld ms: %s", c->job_id, util_mono_ms() - t0, err.msg);
     else
-        log_info("job %s: done in %lld ms", c->job_id, mono_ms() - t0);
+        log_info("job %s: done in %lld ms", c->job_id, util_mono_ms() - t0);
     job_watch_flush(watch);
     /* Staging directories of every attempt go before the end is visible
      * (the owner is confirmed: no other attempt may still publish). */
@@ -264,7 +258,7 @@ void *worker_slot_main(void *arg)
         queue_claim c;
         int got = 0;
         hub_err err;
-        long long now = mono_ms();
+        long long now = util_mono_ms();
         if (now >= next_reclaim) {
             next_reclaim = now + reclaim_every;
             if (queue_reclaim_idle(q, s->consumer, ws->reclaim_idle_ms, ws->max_deliveries, &c,

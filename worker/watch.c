@@ -11,6 +11,7 @@
 #include "log.h"
 #include "queue.h"
 #include "watch.h"
+#include "util.h"
 
 #define WATCH_TICK_MS      100
 #define WATCH_RECONNECT_MS 1000
@@ -41,20 +42,13 @@ struct job_watch {
     char prefix[128];
 };
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Makes sure w->q is connected (at most one try per WATCH_RECONNECT_MS).
  * Returns 0 when connected. Lock held. */
 static int ensure_conn(job_watch *w)
 {
     if (w->q)
         return 0;
-    long long now = mono_ms();
+    long long now = util_mono_ms();
     if (now < w->next_connect)
         return -1;
     w->next_connect = now + WATCH_RECONNECT_MS;
@@ -132,7 +126,7 @@ static void *watch_main(void *arg)
     job_watch *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
-        long long now = mono_ms();
+        long long now = util_mono_ms();
         if (now >= w->next_heartbeat && !atomic_load(&w->lost)) {
             hub_err err;
             if (heartbeat_locked(w, &err) < 0)
@@ -173,7 +167,7 @@ job_watch *job_watch_start(const worker_settings *ws, const char *consumer,
         return NULL;
     }
     /* The claim itself reset the idle time: first heartbeat one period on. */
-    w->next_heartbeat = mono_ms() + ws->heartbeat_ms;
+    w->next_heartbeat = util_mono_ms() + ws->heartbeat_ms;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     int rc = pthread_create(&w->thread, NULL, watch_main, w);
@@ -234,7 +228,7 @@ int job_watch_lost(job_watch *w)
 
 int job_watch_confirm(job_watch *w, hub_err *err)
 {
-    long long deadline = mono_ms() + w->ws->reclaim_idle_ms;
+    long long deadline = util_mono_ms() + w->ws->reclaim_idle_ms;
     int rc = -1;
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -245,7 +239,7 @@ int job_watch_confirm(job_watch *w, hub_err *err)
         w->next_connect = 0;
         int hb = heartbeat_locked(w, err);
         if (hb == 0) {
-            w->next_heartbeat = mono_ms() + w->ws->heartbeat_ms;
+            w->next_heartbeat = util_mono_ms() + w->ws->heartbeat_ms;
             rc = 0;
             break;
         }
@@ -253,7 +247,7 @@ int job_watch_confirm(job_watch *w, hub_err *err)
             hub_err_set(err, "job was taken over by another worker");
             break;
         }
-        if (mono_ms() >= deadline || atomic_load(&w->ws->hard_stop)) {
+        if (util_mono_ms() >= deadline || atomic_load(&w->ws->hard_stop)) {
             hub_err_prefix(err, "cannot confirm the job's ownership");
             break;
         }
