@@ -69,6 +69,8 @@ struct api_req {
     int64_t t0_ns;                 /* start (latency histogram) */
     int replied;                   /* a response was queued */
     int counted;                   /* counted in /metrics (api_count_request) */
+    int metric_status;             /* the status /metrics counts when it differs
+                                      from the wire's (0: the same) */
     /* bodies */
     api_upload *upload;            /* multipart uploads */
     char *body;                    /* small bodies (merge JSON, urlencoded) */
@@ -131,6 +133,10 @@ enum MHD_Result api_redirect(api_req *r, const char *location, const char *extra
 
 /* A header (case-insensitive name) or NULL. */
 const char *api_header(api_req *r, const char *name);
+
+/* A header with its length (a value may hold a NUL byte that would cut
+ * it short as a C string), or NULL. */
+const char *api_header_n(api_req *r, const char *name, size_t *len);
 
 /* A cookie value or NULL. */
 const char *api_cookie(api_req *r, const char *name);

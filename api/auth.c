@@ -437,13 +437,15 @@ int auth_token_verify(const auth_ctx *a, const char *token, long long now,
     /* an expiry written by `flist-hub-api token --ttl` (element 2; the
      * original ignores it and reads element 0 only) */
     json_t *exp = json_array_get(arr, 2);
-    if (exp && (!json_is_integer(exp) || (long long)json_integer_value(exp) < now - a->leeway)) {
+    /* no leeway: the hub signed this expiry with its own clock (jwt-leeway
+     * is for other issuers' clocks); a --ttl 1 token lives one second */
+    if (exp && (!json_is_integer(exp) || (long long)json_integer_value(exp) <= now)) {
         json_decref(arr);
         return refuse(out, 401, "token expired");
     }
     if (a->max_age > 0) {
         /* D28: a maximum age; the token must carry an integer issued-at */
-        if (!json_is_integer(iat) || issued > now + a->leeway ||
+        if (!json_is_integer(iat) || issued > now + AUTH_REPLICA_SKEW_S ||
             (now - issued) > a->max_age) {
             json_decref(arr);
             return refuse(out, 401, "token expired");

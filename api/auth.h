@@ -28,6 +28,10 @@
 
 #include "hub_err.h"
 
+/* Seconds a hub token may claim to be issued in the future: another api
+ * replica signed it with a clock slightly ahead. Expiries get no leeway. */
+#define AUTH_REPLICA_SKEW_S 2
+
 /* Longest user / repository name the module handles (bytes, without NUL). */
 #define AUTH_USER_MAX 255
 

@@ -30,6 +30,14 @@
 
 /* ---------------- replies after a job ---------------- */
 
+/* The HTTP status a failed job's error maps to (from its error_code; a job
+ * of an older worker, without one, is a 500). */
+static int job_error_status(const json_t *job)
+{
+    const char *code = json_string_value(json_object_get(job, "error_code"));
+    return code && *code ? api_status_of(hub_code_parse(code)) : 500;
+}
+
 /* The compatibility-mode reply once the wait ended. */
 static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
 {
@@ -51,6 +59,10 @@ static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
         const char *e = json_string_value(json_object_get(job, "error"));
         metrics_job_ended(r->srv->metrics, 1);
         snprintf(msg, sizeof msg, "%s", e && *e ? e : "the job failed");
+        /* the original answers 500 to every failed job, and so do we on the
+         * wire; /metrics counts a client's mistake (not an archive, missing
+         * chunks) as the 4xx it is */
+        r->metric_status = job_error_status(job);
         json_decref(job);
         return api_error(r, 500, msg);
     }
@@ -180,7 +192,13 @@ static enum MHD_Result handle_upload_checked(api_req *r, jobmsg_kind type)
         return api_error(r, 500, "this file is not allowed");
 
     char base[1024], name[REPO_NAME_MAX + 1];
-    const char *orig = api_header(r, "X-Original-Name");
+    size_t orig_len = 0;
+    const char *orig = api_header_n(r, "X-Original-Name", &orig_len);
+    /* a NUL must refuse the name, not cut it; libmicrohttpd 0.9.75 (Debian
+     * 12) already cuts header values at a NUL before we see them, later
+     * versions keep their length */
+    if (orig && strlen(orig) != orig_len)
+        return api_error(r, 400, "invalid X-Original-Name: NUL bytes are not allowed");
     if (orig) {
         const char *slash = strrchr(orig, '/');
         snprintf(base, sizeof base, "%s", slash ? slash + 1 : orig);
@@ -385,6 +403,13 @@ enum MHD_Result h_job_status(api_req *r)
         return queue_down(r);
     if (!job)
         return api_ferror(r, 404, "job id not found");
+    /* what the user needs: the spool file is the hub's business */
+    json_t *input = json_object_get(job, "input");
+    if (json_is_object(input))
+        json_object_del(input, "file");
+    const char *state = json_string_value(json_object_get(job, "state"));
+    if (state && strcmp(state, "failed") == 0)
+        json_object_set_new(job, "error_status", json_integer(job_error_status(job)));
     return api_success(r, job);
 }
 

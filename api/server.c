@@ -204,7 +204,8 @@ void api_count_request(api_req *r)
     size_t nroutes;
     const api_route *table = router_table(&nroutes);
     size_t idx = r->route ? (size_t)(r->route - table) : nroutes;
-    metrics_request(r->srv->metrics, idx, r->replied ? r->status : 499, api_now_ns() - r->t0_ns);
+    int status = r->replied ? (r->metric_status ? r->metric_status : r->status) : 499;
+    metrics_request(r->srv->metrics, idx, status, api_now_ns() - r->t0_ns);
     if (r->upload)
         metrics_uploaded(r->srv->metrics, r->upload->body_bytes);
 }
@@ -229,6 +230,77 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* libmicrohttpd's messages by the level they deserve, recognised by the
+ * start of their format string (libmicrohttpd 0.9.7x). What a remote client
+ * can cause (malformed requests, disconnects, slow readers) stays at debug,
+ * so that no client can fill the log; what needs an operator (no socket,
+ * no thread, no memory, accept failing, the connection limit) is an error
+ * or a warning. Anything else (internal errors, API misuse) is a warning. */
+static const struct {
+    const char *prefix;
+    log_level level;
+} mhd_levels[] = {
+    /* the client's doing */
+    {"Error processing request", HUB_LOG_DEBUG},
+    {"Socket has been disconnected", HUB_LOG_DEBUG},
+    {"Connection socket is closed", HUB_LOG_DEBUG},
+    {"Connection was closed by remote side", HUB_LOG_DEBUG},
+    {"Failed to send data in request", HUB_LOG_DEBUG},
+    {"Failed to send the response", HUB_LOG_DEBUG},
+    {"Failed to send the chunked response", HUB_LOG_DEBUG},
+    {"Failed to send the footers", HUB_LOG_DEBUG},
+    {"Failed to push the data", HUB_LOG_DEBUG},
+    {"Received HTTP/1.1 request without", HUB_LOG_DEBUG},
+    {"Too large value of 'Content-Length'", HUB_LOG_DEBUG},
+    {"Failed to parse `Content-Length'", HUB_LOG_DEBUG},
+    {"Not enough memory in pool to allocate header", HUB_LOG_DEBUG},
+    {"Not enough memory in pool to parse cookies", HUB_LOG_DEBUG},
+    {"Too late to send an error response", HUB_LOG_DEBUG},
+    {"Too late for error response", HUB_LOG_DEBUG},
+    {"Setting %s option to %s state failed", HUB_LOG_DEBUG},
+    /* harmless notices */
+    {"Warning: \"1\", specified for thread pool size", HUB_LOG_DEBUG},
+    {"Warning: Zero size, specified for thread pool size", HUB_LOG_DEBUG},
+    /* start-up, accept and resource failures */
+    {"Failed to create socket for listening", HUB_LOG_ERROR},
+    {"Failed to bind to port", HUB_LOG_ERROR},
+    {"Failed to listen for connections", HUB_LOG_ERROR},
+    {"Failed to get listen port number", HUB_LOG_ERROR},
+    {"Failed to set nonblocking mode on listening socket", HUB_LOG_ERROR},
+    {"Listen socket descriptor", HUB_LOG_ERROR},
+    {"Error accepting connection", HUB_LOG_ERROR},
+    {"Hit process or system resource limit", HUB_LOG_ERROR},
+    {"Failed to create a new thread", HUB_LOG_ERROR},
+    {"Failed to create a new pool thread", HUB_LOG_ERROR},
+    {"Failed to create a thread", HUB_LOG_ERROR},
+    {"Failed to create pool thread", HUB_LOG_ERROR},
+    {"Failed to create listen thread", HUB_LOG_ERROR},
+    {"Failed to create inter-thread communication channel", HUB_LOG_ERROR},
+    {"Failed to create worker inter-thread communication channel", HUB_LOG_ERROR},
+    {"Call to epoll_create1 failed", HUB_LOG_ERROR},
+    {"Call to epoll_ctl failed", HUB_LOG_ERROR},
+    {"Call to epoll_wait failed", HUB_LOG_ERROR},
+    {"Error allocating memory", HUB_LOG_ERROR},
+    {"Failed to allocate memory", HUB_LOG_ERROR},
+    {"Closing connection (out of memory)", HUB_LOG_ERROR},
+    {"Server reached connection limit", HUB_LOG_WARN},
+};
+
+static log_level mhd_level(const char *fmt)
+{
+    for (size_t i = 0; i < sizeof mhd_levels / sizeof mhd_levels[0]; i++)
+        if (strncmp(fmt, mhd_levels[i].prefix, strlen(mhd_levels[i].prefix)) == 0)
+            return mhd_levels[i].level;
+    return HUB_LOG_WARN;
+}
+
+/* While MHD_start_daemon runs in server_start (MHD logs its start-up
+ * failures from the calling thread): the first of its most severe
+ * messages, the why of a failed start (with bind's errno text). */
+static _Thread_local char *start_error;
+static _Thread_local size_t start_error_size;
+static _Thread_local log_level start_error_level;
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[1024];
@@ -236,7 +308,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    log_debug("mhd: %s", msg);
+    log_level level = mhd_level(fmt);
+    if (start_error && level >= HUB_LOG_WARN && (!start_error[0] || level > start_error_level)) {
+        snprintf(start_error, start_error_size, "%s", msg);
+        start_error_level = level;
+    }
+    log_msg(level, "mhd: %s", msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,8 +427,12 @@ int server_start(api_server *srv, hub_err *err)
     unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
+    char why[512] = "";
+    start_error = why;
+    start_error_size = sizeof why;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)c->listen_port, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first: logs the other options too */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
@@ -361,11 +442,16 @@ int server_start(api_server *srv, hub_err *err)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
-    if (!srv->daemon)
-        return hub_err_set(err, "cannot listen on %s port %d (address in use, or no permission)",
-                           c->listen_addr, c->listen_port);
+    start_error = NULL;
+    if (!srv->daemon) {
+        /* MHD's first message names the failing call with its errno text
+         * ("Failed to bind to port 80: Permission denied") */
+        if (why[0] >= 'A' && why[0] <= 'Z')
+            why[0] = (char)(why[0] - 'A' + 'a');
+        return hub_err_set(err, "cannot listen on %s port %d: %s", c->listen_addr,
+                           c->listen_port, why[0] ? why : "libmicrohttpd could not start");
+    }
     log_info("listening on %s port %d (%u threads), public directory %s", c->listen_addr,
              server_port(srv), threads, c->public_dir);
     return 0;
@@ -389,9 +475,15 @@ void server_stop(api_server *srv)
     if (!srv->daemon)
         return;
     atomic_store(&srv->stopping, 1);
+    /* No new connections from here on: shutdown() stops the listening at
+     * once (new clients are refused, not left in the backlog), but the
+     * descriptor stays open until MHD_stop_daemon has joined the daemon's
+     * threads, which may still be using it (epoll, a last accept): closing
+     * it here raced with them, and its number could have been reused by
+     * another open meanwhile. */
     MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
     if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+        shutdown(ls, SHUT_RDWR);
     waiters_stop_streams(srv->waiters);
     log_info("stopping: no new connections; waiting up to %d s for %d running requests "
              "(%u connections)", srv->cfg.shutdown_grace, atomic_load(&g_inflight), connections(srv));
@@ -404,6 +496,8 @@ void server_stop(api_server *srv)
     housekeeping_stop(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     log_info("stopped");
 }
 

@@ -55,23 +55,33 @@ int hub_err_prefix(hub_err *err, const char *fmt, ...)
     return -1;
 }
 
+/* The names of the codes, by code. */
+static const char *const names[] = {
+    [HUB_OK] = "ok",
+    [HUB_E_FAILED] = "failed",
+    [HUB_E_INVALID] = "invalid",
+    [HUB_E_NOT_FOUND] = "not found",
+    [HUB_E_EXISTS] = "exists",
+    [HUB_E_FORBIDDEN] = "forbidden",
+    [HUB_E_UNAUTHORIZED] = "unauthorized",
+    [HUB_E_TOO_LARGE] = "too large",
+    [HUB_E_UNAVAILABLE] = "unavailable",
+    [HUB_E_REFUSED] = "refused",
+    [HUB_E_LOST] = "lost",
+    [HUB_E_NOMEM] = "out of memory",
+};
+
 const char *hub_code_name(hub_code code)
 {
-    static const char *const names[] = {
-        [HUB_OK] = "ok",
-        [HUB_E_FAILED] = "failed",
-        [HUB_E_INVALID] = "invalid",
-        [HUB_E_NOT_FOUND] = "not found",
-        [HUB_E_EXISTS] = "exists",
-        [HUB_E_FORBIDDEN] = "forbidden",
-        [HUB_E_UNAUTHORIZED] = "unauthorized",
-        [HUB_E_TOO_LARGE] = "too large",
-        [HUB_E_UNAVAILABLE] = "unavailable",
-        [HUB_E_REFUSED] = "refused",
-        [HUB_E_LOST] = "lost",
-        [HUB_E_NOMEM] = "out of memory",
-    };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
         return names[code];
     return "unknown";
+}
+
+hub_code hub_code_parse(const char *name)
+{
+    for (unsigned i = 1; name && i < sizeof names / sizeof names[0]; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return (hub_code)i;
+    return HUB_E_FAILED;
 }

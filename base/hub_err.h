@@ -56,7 +56,12 @@ int hub_err_setc(hub_err *err, hub_code code, const char *fmt, ...)
 int hub_err_prefix(hub_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The code's name ("unavailable", ...), for logs and tests. Never NULL. */
+/* The code's name ("unavailable", ...), for logs, tests and the job hash's
+ * error_code. Never NULL. */
 const char *hub_code_name(hub_code code);
+
+/* The code named name (hub_code_name's inverse); HUB_E_FAILED for a name
+ * no code has, NULL or "". */
+hub_code hub_code_parse(const char *name);
 
 #endif

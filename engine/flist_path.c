@@ -30,7 +30,7 @@ int flist_path_clean(const char *in, char *out, hub_err *err)
             /* empty or ".": skipped */
         } else if (clen == 2 && in[r] == '.' && in[r + 1] == '.') {
             if (w == 0)
-                return hub_err_set(err, "entry '%s' climbs above the root", in);
+                return hub_err_setc(err, HUB_E_INVALID, "entry '%s' climbs above the root", in);
             /* drop the last component and its separator */
             while (w > 0 && out[w - 1] != '/')
                 w--;

@@ -211,8 +211,8 @@ static const char *owner_name(const char *name, la_int64_t id)
 static int archive_fail(struct archive *a, int at_start, hub_err *err)
 {
     if (at_start && archive_errno(a) == TAR_ERRNO_FORMAT)
-        return hub_err_set(err, "not a tar archive");
-    return hub_err_set(err, "archive: %s", archive_msg(a));
+        return hub_err_setc(err, HUB_E_INVALID, "not a tar archive");
+    return hub_err_setc(err, HUB_E_INVALID, "archive: %s", archive_msg(a));
 }
 
 /* Converts one archive member into a writer entry and adds it. */
@@ -222,7 +222,7 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
     if (!name)
         name = archive_entry_pathname_utf8(ae);
     if (!name)
-        return hub_err_set(err, "archive: member without a name");
+        return hub_err_setc(err, HUB_E_INVALID, "archive: member without a name");
 
     int rc = -1;
     char *path = malloc(strlen(name) + 1);
@@ -251,7 +251,7 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
             goto out;
         }
         if (flist_path_clean(hardlink, link, NULL) != 0) {
-            hub_err_set(err, "entry '%s': hard link target '%s' climbs above the root",
+            hub_err_setc(err, HUB_E_INVALID, "entry '%s': hard link target '%s' climbs above the root",
                         name, hardlink);
             goto out;
         }
@@ -293,7 +293,7 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
             e.special = FLIST_SPECIAL_SOCKET;
             break;
         default:
-            hub_err_set(err, "archive: entry '%s': unsupported file type", name);
+            hub_err_setc(err, HUB_E_INVALID, "archive: entry '%s': unsupported file type", name);
             goto out;
         }
     }
@@ -301,7 +301,7 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
     t->read_failed = 0;
     if (flist_writer_add(w, &e, err) != 0) {
         if (t->read_failed)
-            hub_err_set(err, "archive: entry '%s': %s", name, archive_msg(t->a));
+            hub_err_setc(err, HUB_E_INVALID, "archive: entry '%s': %s", name, archive_msg(t->a));
         goto out;
     }
     rc = 0;
@@ -347,7 +347,7 @@ static int read_fd(flist_writer *w, int fd, hub_err *err)
      * program; the built-in ones (bzip2, xz, zstd) are always there */
     (void)archive_read_support_filter_all(a);
     if (archive_read_support_format_tar(a) != ARCHIVE_OK) {
-        hub_err_set(err, "archive: %s", archive_msg(a));
+        hub_err_setc(err, HUB_E_INVALID, "archive: %s", archive_msg(a));
         goto out;
     }
     if (archive_read_open(a, in, NULL, input_read, NULL) != ARCHIVE_OK)

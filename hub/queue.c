@@ -313,7 +313,7 @@ int queue_job_create(queue *q, const char *type, const char *user,
 
 static const char *const job_fields[] = {
     "id", "type", "user", "state", "progress", "message", "input", "result",
-    "error", "created", "started", "finished", "attempts",
+    "error", "error_code", "created", "started", "finished", "attempts",
 };
 
 static int is_int_field(const char *f)
@@ -1068,8 +1068,10 @@ int queue_dead_letter(queue *q, const queue_claim *c, const char *reason,
     if (!r)
         return hub_err_prefix(err, "queue dead letter");
     free_reply(r);
+    hub_err failure;
+    hub_err_setc(&failure, HUB_E_FAILED, "%s", why);
     if (c->job_id[0] &&
-        queue_job_finish(q, c->job_id, NULL, why, NULL, (long long)time(NULL), NULL, err) < 0)
+        queue_job_finish(q, c->job_id, NULL, &failure, NULL, (long long)time(NULL), NULL, err) < 0)
         return -1;
     return queue_ack(q, c->entry_id, err);
 }
@@ -1146,7 +1148,7 @@ static const char finish_lua[] =
     "if ARGV[1] == 'done' then\n"
     "  redis.call('HSET', KEYS[1], 'result', ARGV[2], 'progress', '100')\n"
     "else\n"
-    "  redis.call('HSET', KEYS[1], 'error', ARGV[3])\n"
+    "  redis.call('HSET', KEYS[1], 'error', ARGV[3], 'error_code', ARGV[7])\n"
     "end\n"
     "redis.call('XADD', KEYS[2], '*', 'data', ARGV[5], 'final', '1')\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
@@ -1155,9 +1157,10 @@ static const char finish_lua[] =
     "return 1\n";
 
 int queue_job_finish(queue *q, const char *id, const json_t *result,
-                     const char *error, const json_t *final_event,
+                     const hub_err *failure, const json_t *final_event,
                      long long now, int *published, hub_err *err)
 {
+    const char *error = failure ? failure->msg : NULL;
     if (published)
         *published = 0;
     if (!queue_job_id_valid(id))
@@ -1186,8 +1189,9 @@ int queue_job_finish(queue *q, const char *id, const json_t *result,
     fmt_ll(t, now);
     fmt_ll(ttl, q->job_ttl);
     const char *argv[] = {"EVAL", finish_lua, "3", key, ekey, QUEUE_STATS_KEY,
-                          error ? "failed" : "done", res_s, error ? error : "", t, ev_s, ttl};
-    redisReply *r = run(q, err, 12, argv);
+                          error ? "failed" : "done", res_s, error ? error : "", t, ev_s, ttl,
+                          failure ? hub_code_name(failure->code) : ""};
+    redisReply *r = run(q, err, 13, argv);
     free(res_s);
     free(ev_s);
     if (!r)

@@ -3,7 +3,7 @@
  *
  * The names are the contract of ARCHITECTURE.md "Decisions / Jobs":
  *   hub:job:<id>         hash: id, type, user, state, progress, message,
- *                        input (JSON), result (JSON), error, created,
+ *                        input (JSON), result (JSON), error, error_code, created,
  *                        started, finished, attempts (times are unix
  *                        seconds); expires job-ttl (QUEUE_JOB_TTL) after
  *                        the end
@@ -265,16 +265,18 @@ int queue_event_add(queue *q, const char *id, const json_t *event,
 
 /* Ends a job once (a Lua script, atomic): when its state is not already
  * done/failed, sets state (done when error is NULL, else failed), result
- * (JSON text of result, done only), error, progress=100 when done,
- * finished=now; appends final_event with final=1 (NULL: {"status": "info",
- * "info": result} when done, {"status": "error", "message": error} when
+ * (JSON text of result, done only), error (error->msg) and error_code (the
+ * name of error->code, hub_code_name: "invalid" for a client's mistake,
+ * "unavailable", "failed"...), progress=100 when done, finished=now;
+ * appends final_event with final=1 (NULL: {"status": "info", "info":
+ * result} when done, {"status": "error", "message": error->msg} when
  * failed); sets EXPIRE job-ttl on the hash and the events stream; and adds
  * 1 to the field jobs-done or jobs-failed of hub:stats (QUEUE_STATS_KEY).
  * *published (may be NULL) = 1 when this call ended the job, 0 when it had
  * already ended (nothing changed) or does not exist. Returns 0 or -1 with
  * err. */
 int queue_job_finish(queue *q, const char *id, const json_t *result,
-                     const char *error, const json_t *final_event,
+                     const hub_err *error, const json_t *final_event,
                      long long now, int *published, hub_err *err);
 
 #endif

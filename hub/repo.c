@@ -46,6 +46,15 @@ static void escape_name(const char *name, char *out, size_t n)
     out[o < n ? o : n - 1] = '\0';
 }
 
+/* Unicode's white space (Zs and the like): a name of nothing else reads as
+ * empty in every listing. */
+static int is_blank(uint32_t cp)
+{
+    return cp == 0x20 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200b) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000 ||
+           cp == 0xfeff;
+}
+
 int repo_name_check(const char *name, const char *what, hub_err *err)
 {
     char shown[128];
@@ -57,6 +66,7 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
         reason = "longer than 255 bytes";
     else if (name[0] == '.')
         reason = "a name must not start with '.'";
+    int visible = 0;
     for (size_t i = 0; !reason && i < len;) {
         uint32_t cp;
         size_t k = util_utf8_next((const unsigned char *)name + i, len - i, &cp);
@@ -66,8 +76,11 @@ int repo_name_check(const char *name, const char *what, hub_err *err)
             reason = "'/' and '\\' are not allowed";
         else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
             reason = "control characters are not allowed";
+        visible |= !is_blank(cp);
         i += k ? k : 1;
     }
+    if (!reason && !visible)
+        reason = "a name must not be only blanks";
     if (!reason)
         return 0;
     escape_name(name, shown, sizeof shown);

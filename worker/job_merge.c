@@ -45,6 +45,14 @@ static uint8_t *read_all(int fd, off_t size, const char *what, hub_err *err)
     return buf;
 }
 
+/* "<what>: invalid flist: <reason>", a mistake of whoever uploaded it. */
+static int invalid_flist(hub_err *err, const char *what)
+{
+    if (err && err->code == HUB_E_FAILED)   /* not out of memory, ... */
+        err->code = HUB_E_INVALID;
+    return hub_err_prefix(err, "%s: invalid flist", what);
+}
+
 /* A walk callback that only lets the walk check every directory. */
 static int noop_entry(const flist_entry *e, void *ud)
 {
@@ -82,7 +90,7 @@ static int open_source(repo_store *store, const char *s, flist **out, hub_err *e
     hub_err ignored;
     int fd = repo_open_target(store, repo, NULL, name, &st, &ignored);
     if (fd < 0)
-        return hub_err_set(err, "%s/%s does not exists", repo, name);
+        return hub_err_setc(err, HUB_E_NOT_FOUND, "%s/%s does not exists", repo, name);
     char what[2 * REPO_NAME_MAX + 8];
     snprintf(what, sizeof what, "%s/%s", repo, name);
     uint8_t *buf = read_all(fd, st.st_size, what, err);
@@ -92,7 +100,7 @@ static int open_source(repo_store *store, const char *s, flist **out, hub_err *e
     int rc = flist_open_buffer(buf, (size_t)st.st_size, out, err);
     free(buf);
     if (rc != 0)
-        return hub_err_prefix(err, "%s: invalid flist", what);
+        return invalid_flist(err, what);
     return 0;
 }
 

@@ -17,6 +17,14 @@
 /* The original's refusal (HUB-API.md §6.10 step 10). */
 #define MSG_NOT_PRESENT "unauthorized upload, contents is not fully present on backend"
 
+/* "invalid flist: <reason>": the uploaded file's fault, not the hub's. */
+static int invalid_flist(hub_err *err)
+{
+    if (err && err->code == HUB_E_FAILED)   /* not out of memory, ... */
+        err->code = HUB_E_INVALID;
+    return hub_err_prefix(err, "invalid flist");
+}
+
 static int count_entry(const flist_entry *e, void *ud)
 {
     (void)e;
@@ -55,11 +63,11 @@ int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err 
     int rc = flist_open(fdpath, &f, err);
     close(fd);
     if (rc != 0)
-        return hub_err_prefix(err, "invalid flist");
+        return invalid_flist(err);
     uint64_t entries = 0;
     if (flist_walk(f, "/", count_entry, &entries, err) != 0) {
         flist_close(f);
-        return hub_err_prefix(err, "invalid flist");
+        return invalid_flist(err);
     }
     char *pub = backend_url_public_json(&c->ws->cfg->backend_public);
     if (!pub || flist_meta_set(f, "backend", pub, err) != 0) {
@@ -87,13 +95,13 @@ int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err 
         log_info("job %s: %llu file(s) of %s have chunks missing on the backend", c->id,
                  (unsigned long long)failures, name);
         flist_close(f);
-        return hub_err_set(err, MSG_NOT_PRESENT);
+        return hub_err_setc(err, HUB_E_INVALID, MSG_NOT_PRESENT);
     }
     int jrc = 0;
     json_t *response = flist_json_find(f, "/", failures, &jrc, err);
     if (!response) {
         flist_close(f);
-        return hub_err_prefix(err, "invalid flist");
+        return invalid_flist(err);
     }
 
     stage st;

@@ -60,7 +60,7 @@ static queue *slot_connect(worker_slot *s)
 /* Records the job's end, retrying Redis errors until hard stop. Returns 0
  * when recorded (or already ended), -1 when given up. */
 static int record_end(worker_slot *s, queue **qp, const char *id, const json_t *result,
-                      const char *error, const json_t *final_event)
+                      const hub_err *error, const json_t *final_event)
 {
     long long wait = 200;
     for (;;) {
@@ -218,7 +218,7 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
     /* Staging directories of every attempt go before the end is visible
      * (the owner is confirmed: no other attempt may still publish). */
     stage_sweep(s->ws->cfg, jobmsg_repository(input, user), c->job_id);
-    if (record_end(s, qp, c->job_id, rc == 0 ? result : NULL, rc == 0 ? NULL : err.msg,
+    if (record_end(s, qp, c->job_id, rc == 0 ? result : NULL, rc == 0 ? NULL : &err,
                    rc == 0 ? final_event : NULL) != 0) {
         log_warn("job %s: end not recorded (stopping); left for another worker", c->job_id);
         goto out;

@@ -121,6 +121,38 @@ class WholeHub(unittest.TestCase):
         self.assertTrue(reply["message"].startswith("bad.tar.gz: "), reply)
         self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "bad.flist")))
 
+    def metric(self, route, status):
+        _, _, text = self.api.request("GET", "/metrics")
+        for line in text.decode().splitlines():
+            if line.startswith('hub_http_requests_total{route="%s",status="%d"}' % (route, status)):
+                return int(line.split()[-1])
+        return 0
+
+    def test_client_mistakes_are_4xx(self):
+        """Not an archive: the original's 500 on the wire in compatibility
+        mode, but a client error in /metrics and in the job's status."""
+        route = "/api/flist/me/upload"
+        before = (self.metric(route, 400), self.metric(route, 500))
+        status, _, body = self.post_file(route, "junk.tar.gz", b"not an archive" * 20)
+        self.assertEqual(status, 500, body)
+        self.assertEqual((self.metric(route, 400), self.metric(route, 500)),
+                         (before[0] + 1, before[1]))
+        status, _, body = self.post_file(route + "?async=1", "junk2.tar.gz", b"not an archive" * 20)
+        self.assertEqual(status, 202, body)
+        jid = json.loads(body)["payload"]["job"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            status, job = self.api.json("GET", f"/api/jobs/{jid}")
+            if job["payload"]["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        p = job["payload"]
+        self.assertEqual((p["state"], p["error_code"], p["error_status"]), ("failed", "invalid", 400))
+        self.assertTrue(p["error"].startswith("junk2.tar.gz: not a tar archive"), p["error"])
+        # the job shows what the user sent, not the hub's spool file
+        self.assertNotIn("file", p["input"])
+        self.assertEqual(p["input"]["filename"], "junk2.tar.gz")
+
     def make_flist(self, entries, backend_url):
         tmp = os.path.join(self.api.root, "mk")
         os.makedirs(tmp, exist_ok=True)

@@ -177,9 +177,10 @@ static void test_token_max_age(void)
     auth_ctx_free(a);
 }
 
-/* A token with its own expiry (flist-hub-api token --ttl): refused after
- * expires + leeway (30 s here) even when token-max-age is 0; max-age still
- * applies to its issued-at. */
+/* A token with its own expiry (flist-hub-api token --ttl): refused from its
+ * expiry on, with no leeway (the hub's own clock signed it; jwt-leeway, 30 s
+ * here, is for JWTs), even when token-max-age is 0; max-age still applies
+ * to its issued-at. */
 static void test_token_own_expiry(void)
 {
     hub_err err = {0};
@@ -197,9 +198,9 @@ static void test_token_own_expiry(void)
     snprintf(want, sizeof want, "[\"alice.3bot\", %lld, %lld]", (long long)T0, (long long)T0 + 100);
     T_CHECK(bin_len == crypto_sign_BYTES + strlen(want));
     T_CHECK(memcmp(bin + crypto_sign_BYTES, want, strlen(want)) == 0);
-    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 130, &r) == 0);
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 99, &r) == 0);
     T_STREQ(r.user, "alice.3bot");
-    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 131, &r) == -1);
+    T_CHECK(auth_api_gate(a, bearer(t), NULL, T0 + 100, &r) == -1);
     T_CHECK(r.status == 401);
     T_STREQ(r.message, "token expired");
     auth_ctx_free(a);

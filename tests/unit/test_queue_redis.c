@@ -277,7 +277,7 @@ static void test_finish_once(void)
     json_t *res2 = json_pack("{s:s}", "name", "other.flist");
     T_CHECK(queue_job_finish(q, id, res2, NULL, NULL, 333, &published, &err) == 0);
     T_CHECK(published == 0);
-    T_CHECK(queue_job_finish(q, id, NULL, "boom", NULL, 333, &published, &err) == 0);
+    T_CHECK(queue_job_finish(q, id, NULL, &(hub_err){HUB_E_FAILED, "boom"}, NULL, 333, &published, &err) == 0);
     T_CHECK(published == 0);
     T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == -1);
     T_CHECK(queue_job_start(q, id, 444, &what, &err) == 0 && what == QUEUE_START_ENDED);
@@ -315,10 +315,10 @@ static void test_finish_once(void)
     /* a failure with the default error event */
     char id2[QUEUE_JOB_ID_MAX];
     T_REQUIRE(queue_job_create(q, "upload", "carol", NULL, id2, &err) == 0);
-    T_CHECK(queue_job_finish(q, id2, NULL, "archive is corrupt", NULL, 5, &published, &err) == 0);
+    T_CHECK(queue_job_finish(q, id2, NULL, &(hub_err){HUB_E_INVALID, "archive is corrupt"}, NULL, 5, &published, &err) == 0);
     T_CHECK(published == 1);
     T_CHECK(stat_field("jobs-done") == 1 && stat_field("jobs-failed") == 1);
-    T_CHECK(queue_job_finish(q, id2, NULL, "again", NULL, 6, &published, &err) == 0);
+    T_CHECK(queue_job_finish(q, id2, NULL, &(hub_err){HUB_E_FAILED, "again"}, NULL, 6, &published, &err) == 0);
     T_CHECK(published == 0);
     T_CHECK(queue_job_finish(q, id2, res, NULL, NULL, 6, &published, &err) == 0);
     T_CHECK(published == 0);

@@ -40,6 +40,12 @@ static void test_name_rule(void)
     T_CHECK(repo_name_check("\xc0\xaf", "name", &err) == -1);    /* overlong '/' */
     T_CHECK(repo_name_check("\xed\xa0\x80", "name", &err) == -1); /* surrogate */
     T_CHECK(repo_name_reserved("me") && repo_name_reserved("api") && !repo_name_reserved("alice"));
+    /* nothing but blanks reads as empty in every listing */
+    T_CHECK(repo_name_check(" ", "name", &err) == -1 && err.code == HUB_E_INVALID);
+    T_STREQ(err.msg, "invalid name \" \": a name must not be only blanks");
+    T_CHECK(repo_name_check("   ", "name", &err) == -1);
+    T_CHECK(repo_name_check("\xc2\xa0\xe3\x80\x80", "name", &err) == -1);  /* NBSP, ideographic */
+    T_CHECK(repo_name_check(" a ", "name", &err) == 0);
 }
 
 static void test_flist_name(void)
