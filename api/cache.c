@@ -1,18 +1,20 @@
 /* cache.c - bounded LRU cache with identity validation (cache.h). A hash
- * table of chains plus a doubly linked LRU list, under one mutex: every
- * operation is a few pointer moves, so contention stays negligible. */
+ * table (base/hmap) of the items by key plus a doubly linked LRU list,
+ * under one mutex: every operation is a lookup and a few pointer moves, so
+ * contention stays negligible. */
 #include "cache.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "hmap.h"
+#include "util.h"
 
 typedef struct node {
     cache_item pub;
-    char *key;
-    uint64_t hash;
+    char *key;             /* owned; borrowed by the table while linked */
     cache_ident id;
     int64_t born_ms;
     long gen;
@@ -20,31 +22,15 @@ typedef struct node {
     int linked;            /* still in the table */
     void *owned;
     void (*destroy)(void *);
-    struct node *chain, *prev, *next;
+    struct node *prev, *next;
 } node;
 
 struct api_cache {
     pthread_mutex_t mu;
-    node **buckets;
-    size_t nbuckets;
+    hmap table;            /* key -> linked node */
     node *head, *tail;     /* head = most recently used */
-    size_t bytes, items, max_bytes;
+    size_t bytes, max_bytes;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 void cache_ident_from_stat(cache_ident *id, const struct stat *st)
 {
@@ -62,12 +48,7 @@ api_cache *cache_new(size_t max_bytes)
     api_cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->nbuckets = 4096;
-    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
-    if (!c->buckets) {
-        free(c);
-        return NULL;
-    }
+    hmap_init(&c->table, 0);
     c->max_bytes = max_bytes;
     pthread_mutex_init(&c->mu, NULL);
     return c;
@@ -93,15 +74,10 @@ static void lru_remove(api_cache *c, node *n)
  * reference. */
 static void unlink_node(api_cache *c, node *n)
 {
-    node **pp = &c->buckets[n->hash % c->nbuckets];
-    while (*pp && *pp != n)
-        pp = &(*pp)->chain;
-    if (*pp)
-        *pp = n->chain;
+    hmap_remove(&c->table, n->key);
     lru_remove(c, n);
     n->linked = 0;
     c->bytes -= n->pub.size;
-    c->items--;
     if (--n->refs == 0)
         node_free(n);
 }
@@ -112,7 +88,7 @@ void cache_free(api_cache *c)
         return;
     while (c->head)
         unlink_node(c, c->head);
-    free(c->buckets);
+    hmap_free(&c->table);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -137,23 +113,14 @@ static void to_front(api_cache *c, node *n)
     link_front(c, n);
 }
 
-static node *find(api_cache *c, const char *key, uint64_t h)
-{
-    for (node *n = c->buckets[h % c->nbuckets]; n; n = n->chain)
-        if (n->hash == h && strcmp(n->key, key) == 0)
-            return n;
-    return NULL;
-}
-
 const cache_item *cache_get(api_cache *c, const char *key, const cache_ident *id,
                             int64_t max_age_ms, long gen)
 {
-    uint64_t h = hash_str(key);
     node *hit = NULL;
     pthread_mutex_lock(&c->mu);
-    node *n = find(c, key, h);
+    node *n = hmap_get(&c->table, key);
     if (n && memcmp(&n->id, id, sizeof *id) == 0 && n->gen == gen &&
-        (max_age_ms <= 0 || now_ms() - n->born_ms <= max_age_ms)) {
+        (max_age_ms <= 0 || util_mono_ms() - n->born_ms <= max_age_ms)) {
         n->refs++;
         to_front(c, n);
         hit = n;
@@ -172,9 +139,8 @@ const cache_item *cache_put(api_cache *c, const char *key, const cache_ident *id
             destroy(data);
         return NULL;
     }
-    n->hash = hash_str(key);
     n->id = *id;
-    n->born_ms = now_ms();
+    n->born_ms = util_mono_ms();
     n->gen = gen;
     n->owned = data;
     n->destroy = destroy;
@@ -184,16 +150,18 @@ const cache_item *cache_put(api_cache *c, const char *key, const cache_ident *id
     if (n->pub.size > c->max_bytes / 4)
         return &n->pub; /* too big to keep */
     pthread_mutex_lock(&c->mu);
-    node *old = find(c, key, n->hash);
+    node *old = hmap_get(&c->table, key);
     if (old)
         unlink_node(c, old);
+    if (hmap_put(&c->table, n->key, n) != 0) {
+        /* no room in the table: not kept, like a value too big to keep */
+        pthread_mutex_unlock(&c->mu);
+        return &n->pub;
+    }
     n->refs++; /* the cache's */
     n->linked = 1;
-    n->chain = c->buckets[n->hash % c->nbuckets];
-    c->buckets[n->hash % c->nbuckets] = n;
     link_front(c, n);
     c->bytes += n->pub.size;
-    c->items++;
     while (c->bytes > c->max_bytes && c->tail && c->tail != n)
         unlink_node(c, c->tail);
     pthread_mutex_unlock(&c->mu);
@@ -215,7 +183,7 @@ void cache_release(api_cache *c, const cache_item *it)
 void cache_stats(api_cache *c, size_t *items, size_t *bytes)
 {
     pthread_mutex_lock(&c->mu);
-    *items = c->items;
+    *items = hmap_count(&c->table);
     *bytes = c->bytes;
     pthread_mutex_unlock(&c->mu);
 }

@@ -25,26 +25,24 @@
 #include <unistd.h>
 
 #include "flist_keys.h"
-#include "hub_hash.h"
 #include "flist_schema.h"
+#include "hmap.h"
 
 #define SQLITE_MAGIC "SQLite format 3"   /* 16 bytes with the NUL */
 #define FLIST_READ_MAX (1024 * 1024)     /* files up to this size are read, not mapped */
 
 /* One cached ACI lookup; acl_ok == 0 caches a missing or corrupt row. */
 typedef struct acl_slot {
-    char *key;
     int acl_ok;
     flist_acl acl;
-    struct acl_slot *next;
+    char key[];               /* the table's key */
 } acl_slot;
 
 struct flist {
     sqlite3 *db;
     sqlite3_stmt *st_entry;   /* SELECT value FROM entries WHERE key = ?1 */
     int has_metadata;         /* the metadata table exists */
-    acl_slot **acl_buckets;
-    size_t acl_nbuckets, acl_count;
+    hmap acl_cache;           /* ACI key -> acl_slot (zeroed: string keys) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -202,6 +200,7 @@ int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err)
         sqlite3_free(buf);
         return hub_err_set(err, "out of memory");
     }
+    hmap_init(&f->acl_cache, 0);
     if (open_db(f, buf, len, err) < 0) {
         flist_close(f);
         return -1;
@@ -274,18 +273,15 @@ int flist_open(const char *path, flist **out, hub_err *err)
 
 static void acl_cache_free(flist *f)
 {
-    for (size_t i = 0; i < f->acl_nbuckets; i++) {
-        acl_slot *s = f->acl_buckets[i];
-        while (s) {
-            acl_slot *next = s->next;
-            if (s->acl_ok)
-                flist_acl_clear(&s->acl);
-            free(s->key);
-            free(s);
-            s = next;
-        }
+    size_t pos = 0;
+    void *v;
+    while (hmap_next(&f->acl_cache, &pos, NULL, &v)) {
+        acl_slot *s = v;
+        if (s->acl_ok)
+            flist_acl_clear(&s->acl);
+        free(s);
     }
-    free(f->acl_buckets);
+    hmap_free(&f->acl_cache);
 }
 
 void flist_close(flist *f)
@@ -408,63 +404,35 @@ int flist_dir_load(flist *f, const char *path, flist_dir **out, hub_err *err)
     return r;
 }
 
-/* Doubles the bucket array. Returns 0 or -1 (cache left as it was). */
-static int acl_cache_grow(flist *f)
-{
-    size_t n = f->acl_nbuckets ? f->acl_nbuckets * 2 : 64;
-    acl_slot **b = calloc(n, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < f->acl_nbuckets; i++) {
-        acl_slot *s = f->acl_buckets[i];
-        while (s) {
-            acl_slot *next = s->next;
-            size_t h = hub_str_hash(s->key) & (n - 1);
-            s->next = b[h];
-            b[h] = s;
-            s = next;
-        }
-    }
-    free(f->acl_buckets);
-    f->acl_buckets = b;
-    f->acl_nbuckets = n;
-    return 0;
-}
-
 const flist_acl *flist_acl_get(flist *f, const char *aclkey)
 {
     if (!f || !aclkey)
         return NULL;
-    if (f->acl_nbuckets) {
-        for (acl_slot *s = f->acl_buckets[hub_str_hash(aclkey) & (f->acl_nbuckets - 1)]; s; s = s->next)
-            if (strcmp(s->key, aclkey) == 0)
-                return s->acl_ok ? &s->acl : NULL;
-    }
-    if (f->acl_count >= f->acl_nbuckets && acl_cache_grow(f) < 0)
-        return NULL;
+    acl_slot *s = hmap_get(&f->acl_cache, aclkey);
+    if (s)
+        return s->acl_ok ? &s->acl : NULL;
 
-    acl_slot *s = calloc(1, sizeof *s);
+    size_t len = strlen(aclkey);
+    s = calloc(1, sizeof *s + len + 1);
     if (!s)
         return NULL;
-    s->key = strdup(aclkey);
-    if (!s->key) {
-        free(s);
-        return NULL;
-    }
+    memcpy(s->key, aclkey, len + 1);
     hub_err ignored;
     if (entry_query(f, aclkey, &ignored) == 0) {
         const void *blob = sqlite3_column_blob(f->st_entry, 0);
-        size_t len = (size_t)sqlite3_column_bytes(f->st_entry, 0);
-        if (flist_acl_decode(blob ? blob : "", len, &s->acl, &ignored) == 0)
+        size_t blen = (size_t)sqlite3_column_bytes(f->st_entry, 0);
+        if (flist_acl_decode(blob ? blob : "", blen, &s->acl, &ignored) == 0)
             s->acl_ok = 1;
         else
             memset(&s->acl, 0, sizeof s->acl);
         sqlite3_reset(f->st_entry);
     }
-    size_t h = hub_str_hash(aclkey) & (f->acl_nbuckets - 1);
-    s->next = f->acl_buckets[h];
-    f->acl_buckets[h] = s;
-    f->acl_count++;
+    if (hmap_put(&f->acl_cache, s->key, s) != 0) {
+        if (s->acl_ok)
+            flist_acl_clear(&s->acl);
+        free(s);
+        return NULL;
+    }
     return s->acl_ok ? &s->acl : NULL;
 }
 

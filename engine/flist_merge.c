@@ -24,61 +24,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub_hash.h"
+#include "hmap.h"
 
 #define MERGE_MAX_DEPTH 4096
 
-/* Paths already in the result, with their type. Open addressing. */
-typedef struct path_slot {
-    char *path;        /* NULL = empty */
+/* A path already in the result, with its type: a value of merge_ctx.paths,
+ * whose key is its own path. */
+typedef struct merge_path {
     flist_type type;
-} path_slot;
+    char path[];
+} merge_path;
 
 typedef struct merge_ctx {
     flist_writer *w;
-    path_slot *slots;
-    size_t cap, n;
+    hmap paths;        /* path -> merge_path (owned, freed by flist_merge) */
     size_t input;      /* 1-based number of the input being merged */
 } merge_ctx;
-
-/* The slot of path (empty when absent), NULL only when the table is empty. */
-static path_slot *path_find(merge_ctx *m, const char *path)
-{
-    if (m->cap == 0)
-        return NULL;
-    size_t mask = m->cap - 1;
-    size_t i = hub_str_hash(path) & mask;
-    while (m->slots[i].path && strcmp(m->slots[i].path, path) != 0)
-        i = (i + 1) & mask;
-    return &m->slots[i];
-}
 
 /* Records a new path. Returns 0 or -1 (no memory). */
 static int path_add(merge_ctx *m, const char *path, flist_type type)
 {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        path_slot *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -1;
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->slots[i].path)
-                continue;
-            size_t j = hub_str_hash(m->slots[i].path) & (cap - 1);
-            while (t[j].path)
-                j = (j + 1) & (cap - 1);
-            t[j] = m->slots[i];
-        }
-        free(m->slots);
-        m->slots = t;
-        m->cap = cap;
-    }
-    path_slot *s = path_find(m, path);
-    s->path = strdup(path);
-    if (!s->path)
+    size_t len = strlen(path);
+    merge_path *p = malloc(sizeof *p + len + 1);
+    if (!p)
         return -1;
-    s->type = type;
-    m->n++;
+    p->type = type;
+    memcpy(p->path, path, len + 1);
+    if (hmap_put(&m->paths, p->path, p) != 0) {
+        free(p);
+        return -1;
+    }
     return 0;
 }
 
@@ -192,8 +167,8 @@ static int merge_dir(merge_ctx *m, flist *f, const char *path, int copy, int dep
             child = c;
             snprintf(child, need, "%s%s%s", path, plen ? "/" : "", ino->name);
 
-            path_slot *s = path_find(m, child);
-            if (s && s->path) {
+            const merge_path *s = hmap_get(&m->paths, child);
+            if (s) {
                 /* taken: only directory into directory goes on */
                 if (is_dir && s->type == FLIST_DIR)
                     rc = merge_dir(m, f, child, 0, depth + 1, err);
@@ -248,6 +223,7 @@ int flist_merge(const char *output, flist *const *inputs, size_t n, flist_stats 
 
     flist_writer_opts opts = { .threads = 1, .backend = NULL, .keep_order = 1 };
     merge_ctx m = { 0 };
+    hmap_init(&m.paths, 0);
     m.w = flist_writer_new(&opts, err);
     if (!m.w)
         return -1;
@@ -267,8 +243,10 @@ int flist_merge(const char *output, flist *const *inputs, size_t n, flist_stats 
         rc = flist_writer_finish(m.w, output, stats, err);
 
     flist_writer_free(m.w);
-    for (size_t i = 0; i < m.cap; i++)
-        free(m.slots[i].path);
-    free(m.slots);
+    size_t pos = 0;
+    void *p;
+    while (hmap_next(&m.paths, &pos, NULL, &p))
+        free(p);
+    hmap_free(&m.paths);
     return rc;
 }

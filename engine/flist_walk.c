@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "flist_keys.h"
-#include "hub_hash.h"
+#include "hmap.h"
 
 #define FLIST_WALK_MAX_DEPTH 4096
 
@@ -51,49 +51,25 @@ static int path_push(pathbuf *p, const char *name)
     return 0;
 }
 
-/* A set of directory keys (open addressing), for revisit detection. */
-typedef struct keyset {
-    char **slot;
-    size_t cap, count;
-} keyset;
-
-/* Adds key. Returns 1 when added, 0 when already present, -1 out of memory. */
-static int keyset_add(keyset *ks, const char *key)
+/* Adds key to the set of directory keys seen (revisit detection). The set
+ * owns a copy of each key, stored as its own value, freed by keyset_free.
+ * Returns 1 when added, 0 when already present, -1 out of memory. */
+static int keyset_add(hmap *ks, const char *key)
 {
-    if ((ks->count + 1) * 2 > ks->cap) {
-        size_t cap = ks->cap ? ks->cap * 2 : 64;
-        char **slot = calloc(cap, sizeof *slot);
-        if (!slot)
-            return -1;
-        for (size_t i = 0; i < ks->cap; i++) {
-            if (!ks->slot[i])
-                continue;
-            size_t h = hub_str_hash(ks->slot[i]) & (cap - 1);
-            while (slot[h])
-                h = (h + 1) & (cap - 1);
-            slot[h] = ks->slot[i];
-        }
-        free(ks->slot);
-        ks->slot = slot;
-        ks->cap = cap;
-    }
-    size_t h = hub_str_hash(key) & (ks->cap - 1);
-    while (ks->slot[h]) {
-        if (strcmp(ks->slot[h], key) == 0)
-            return 0;
-        h = (h + 1) & (ks->cap - 1);
-    }
-    if (!(ks->slot[h] = strdup(key)))
-        return -1;
-    ks->count++;
-    return 1;
+    char *copy = strdup(key);
+    int added = copy ? hmap_add(ks, copy, copy) : -1;
+    if (added != 1)
+        free(copy);
+    return added;
 }
 
-static void keyset_free(keyset *ks)
+static void keyset_free(hmap *ks)
 {
-    for (size_t i = 0; i < ks->cap; i++)
-        free(ks->slot[i]);
-    free(ks->slot);
+    size_t pos = 0;
+    void *copy;
+    while (hmap_next(ks, &pos, NULL, &copy))
+        free(copy);
+    hmap_free(ks);
 }
 
 typedef struct walk_ctx {
@@ -103,7 +79,7 @@ typedef struct walk_ctx {
     hub_err *err;
     pathbuf path;           /* "/a/b" of the directory being listed */
     const char *stack[FLIST_WALK_MAX_DEPTH + 1];  /* keys of the ancestors */
-    keyset seen;
+    hmap seen;              /* keyset_add */
 } walk_ctx;
 
 /* Loads the directory of entry `ino` whose path is in w->path. *key gets the
@@ -203,6 +179,7 @@ int flist_walk(flist *f, const char *path, flist_entry_fn fn, void *ud, hub_err 
     w->fn = fn;
     w->ud = ud;
     w->err = err;
+    hmap_init(&w->seen, 0);
     int rc;
     flist_dir *dir = NULL;
     char key[FLIST_DIRKEY_LEN + 1];

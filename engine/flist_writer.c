@@ -43,12 +43,11 @@
 
 #include "chunk.h"
 #include "flist_keys.h"
-#include "hub_hash.h"
 #include "flist_schema.h"
+#include "hmap.h"
 #include "pool.h"
 
 #define WRITER_MAX_DEPTH 4096          /* path components; the reader's limit */
-#define WRITER_MAX_THREADS 32
 #define WRITER_MAX_SLOTS 48            /* chunk buffers in flight, ~1.1 MiB each */
 #define ENCRYPT_BATCH 8                /* chunks encrypted together (SIMD lanes) */
 #define WRITER_README_MAX (1024 * 1024)
@@ -56,116 +55,60 @@
 #define WRITER_MAX_KIDS 0x7fffffffu
 
 /* ------------------------------------------------------------------ */
-/* String hash index (positions into an array owned by the caller)      */
-/* ------------------------------------------------------------------ */
-
-/* Returns the key string of the element at position pos of ctx. */
-typedef const char *(*ix_key_fn)(const void *ctx, uint32_t pos);
-
-typedef struct strindex {
-    uint32_t *slots;   /* position + 1; 0 = empty */
-    size_t cap;        /* power of two, or 0 when not built */
-} strindex;
-
-/* Position of key, or -1. */
-static long ix_find(const strindex *ix, const char *key, ix_key_fn at, const void *ctx)
-{
-    if (ix->cap == 0)
-        return -1;
-    size_t mask = ix->cap - 1;
-    for (size_t i = hub_str_hash(key) & mask;; i = (i + 1) & mask) {
-        uint32_t v = ix->slots[i];
-        if (v == 0)
-            return -1;
-        if (strcmp(at(ctx, v - 1), key) == 0)
-            return (long)(v - 1);
-    }
-}
-
-static void ix_place(strindex *ix, uint32_t pos, const char *key)
-{
-    size_t mask = ix->cap - 1;
-    size_t i = hub_str_hash(key) & mask;
-    while (ix->slots[i] != 0)
-        i = (i + 1) & mask;
-    ix->slots[i] = pos + 1;
-}
-
-/* Adds element `pos` (the last of `count` elements); rebuilds the index
- * from all count elements when it grows. Returns 0 or -1 (no memory). */
-static int ix_add(strindex *ix, uint32_t pos, size_t count, ix_key_fn at, const void *ctx)
-{
-    if (count * 2 > ix->cap) {
-        size_t cap = ix->cap ? ix->cap : 32;
-        while (count * 2 > cap)
-            cap *= 2;
-        uint32_t *slots = calloc(cap, sizeof *slots);
-        if (!slots)
-            return -1;
-        free(ix->slots);
-        ix->slots = slots;
-        ix->cap = cap;
-        for (size_t i = 0; i < count; i++)
-            ix_place(ix, (uint32_t)i, at(ctx, (uint32_t)i));
-        return 0;
-    }
-    ix_place(ix, pos, at(ctx, pos));
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* Set of chunk ids already handled by this build                       */
 /* ------------------------------------------------------------------ */
 
+/* The table borrows its keys, so each id is copied into a block that never
+ * moves (the chunk slots and block arrays it comes from are reused or
+ * reallocated). */
+#define IDS_PER_BLOCK 4096
+
+typedef struct idblock {
+    struct idblock *next;
+    uint8_t ids[IDS_PER_BLOCK][16];
+} idblock;
+
 typedef struct idset {
-    uint8_t (*ids)[16];
-    uint8_t *used;
-    size_t cap, n;
+    hmap map;          /* 16-byte id -> its copy in blocks */
+    idblock *blocks;   /* newest first */
+    size_t used;       /* ids in the newest block */
 } idset;
 
-static size_t id_hash(const uint8_t id[16])
+static void idset_init(idset *s)
 {
-    uint64_t h;
-    memcpy(&h, id, sizeof h);   /* ids are hashes: any 8 bytes are uniform */
-    return (size_t)h;
+    hmap_init(&s->map, 16);
+    s->blocks = NULL;
+    s->used = 0;
+}
+
+static void idset_free(idset *s)
+{
+    hmap_free(&s->map);
+    while (s->blocks) {
+        idblock *next = s->blocks->next;
+        free(s->blocks);
+        s->blocks = next;
+    }
 }
 
 /* Returns 1 when id was added, 0 when already present, -1 on no memory. */
 static int idset_add(idset *s, const uint8_t id[16])
 {
-    if ((s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        uint8_t (*ids)[16] = malloc(cap * sizeof *ids);
-        uint8_t *used = calloc(cap, 1);
-        if (!ids || !used) {
-            free(ids);
-            free(used);
+    if (!s->blocks || s->used == IDS_PER_BLOCK) {
+        idblock *b = malloc(sizeof *b);
+        if (!b)
             return -1;
-        }
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->used[i])
-                continue;
-            size_t j = id_hash(s->ids[i]) & (cap - 1);
-            while (used[j])
-                j = (j + 1) & (cap - 1);
-            memcpy(ids[j], s->ids[i], 16);
-            used[j] = 1;
-        }
-        free(s->ids);
-        free(s->used);
-        s->ids = ids;
-        s->used = used;
-        s->cap = cap;
+        b->next = s->blocks;
+        s->blocks = b;
+        s->used = 0;
     }
-    size_t mask = s->cap - 1;
-    size_t i = id_hash(id) & mask;
-    for (; s->used[i]; i = (i + 1) & mask)
-        if (memcmp(s->ids[i], id, 16) == 0)
-            return 0;
-    memcpy(s->ids[i], id, 16);
-    s->used[i] = 1;
-    s->n++;
-    return 1;
+    /* copied first, kept only when added: one lookup per id */
+    uint8_t *copy = s->blocks->ids[s->used];
+    memcpy(copy, id, 16);
+    int added = hmap_add(&s->map, copy, copy);
+    if (added == 1)
+        s->used++;
+    return added;
 }
 
 /* ------------------------------------------------------------------ */
@@ -193,7 +136,8 @@ struct wnode {
     wcontent *content;               /* FLIST_FILE */
     wnode **kids;                    /* FLIST_DIR: contents in order */
     size_t nkids, capkids;
-    strindex index;                  /* by name, from WRITER_INDEX_FROM kids */
+    hmap *index;                     /* name -> position + 1 in kids, from
+                                        WRITER_INDEX_FROM kids on */
 };
 
 /* One distinct ACI. */
@@ -246,9 +190,9 @@ struct flist_writer {
     wnode **all;                     /* every node ever made, for freeing */
     size_t nall, capall;
 
-    wacl *acls;
+    wacl **acls;                     /* in first-use order */
     size_t nacls, capacls;
-    strindex acl_index;
+    hmap acl_index;                  /* ACI key -> its wacl */
     char root_aclkey[FLIST_ACLKEY_LEN + 1];
 
     wmeta *meta;
@@ -350,16 +294,6 @@ static int content_reserve(wcontent *c, size_t n)
 
 /* ---- nodes ---- */
 
-static const char *kid_name_at(const void *ctx, uint32_t pos)
-{
-    return ((const wnode *)ctx)->kids[pos]->name;
-}
-
-static const char *acl_key_at(const void *ctx, uint32_t pos)
-{
-    return ((const flist_writer *)ctx)->acls[pos].key;
-}
-
 /* New node named name[0..len), registered for freeing. NULL on no memory. */
 static wnode *node_new(flist_writer *w, const char *name, size_t len, flist_type type)
 {
@@ -389,7 +323,10 @@ static void node_free(wnode *n)
     free(n->name);
     free(n->target);
     free(n->kids);
-    free(n->index.slots);
+    if (n->index) {
+        hmap_free(n->index);
+        free(n->index);
+    }
     content_unref(n->content);
     free(n);
 }
@@ -397,15 +334,40 @@ static void node_free(wnode *n)
 /* Position of the child named name in directory d, or -1. */
 static long dir_find(const wnode *d, const char *name)
 {
-    if (d->index.cap)
-        return ix_find(&d->index, name, kid_name_at, d);
+    if (d->index) {
+        uintptr_t pos1 = (uintptr_t)hmap_get(d->index, name);
+        return pos1 ? (long)(pos1 - 1) : -1;
+    }
     for (size_t i = 0; i < d->nkids; i++)
         if (strcmp(d->kids[i]->name, name) == 0)
             return (long)i;
     return -1;
 }
 
-/* Appends kid to directory d. Returns 0 or -1 with err. */
+/* Indexes the kids of d by name: all of them when the index is new, else
+ * the last one. Returns 0, or -1 when out of memory (then d has no index,
+ * or an index without the last kid). */
+static int dir_index(wnode *d)
+{
+    if (!d->index) {
+        d->index = malloc(sizeof *d->index);
+        if (!d->index)
+            return -1;
+        hmap_init(d->index, 0);
+        for (size_t i = 0; i < d->nkids; i++) {
+            if (hmap_put(d->index, d->kids[i]->name, (void *)(uintptr_t)(i + 1)) != 0) {
+                hmap_free(d->index);
+                free(d->index);
+                d->index = NULL;
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return hmap_put(d->index, d->kids[d->nkids - 1]->name, (void *)(uintptr_t)d->nkids);
+}
+
+/* Appends kid to directory d. Returns 0 or -1 with err (d unchanged). */
 static int dir_append(wnode *d, wnode *kid, hub_err *err)
 {
     if (d->nkids == d->capkids) {
@@ -420,16 +382,17 @@ static int dir_append(wnode *d, wnode *kid, hub_err *err)
     }
     d->kids[d->nkids++] = kid;
     kid->parent = d;
-    if (d->index.cap || d->nkids >= WRITER_INDEX_FROM) {
-        if (ix_add(&d->index, (uint32_t)(d->nkids - 1), d->nkids, kid_name_at, d))
-            return hub_err_set(err, "out of memory");
+    if ((d->index || d->nkids >= WRITER_INDEX_FROM) && dir_index(d) != 0) {
+        d->nkids--;
+        kid->parent = NULL;
+        return hub_err_set(err, "out of memory");
     }
     return 0;
 }
 
 /* Puts kid at position pos of d in place of the entry of the same name (the
- * index stays valid: same name, same slot). The old node stays allocated
- * (in w->all) but its file content is released now. */
+ * index keeps the position; its key becomes the new node's name). The old
+ * node stays allocated (in w->all) but its file content is released now. */
 static void dir_replace(wnode *d, size_t pos, wnode *kid)
 {
     wnode *old = d->kids[pos];
@@ -438,6 +401,8 @@ static void dir_replace(wnode *d, size_t pos, wnode *kid)
     old->parent = NULL;
     d->kids[pos] = kid;
     kid->parent = d;
+    if (d->index)   /* an existing key: cannot fail */
+        hmap_put(d->index, kid->name, (void *)(uintptr_t)(pos + 1));
 }
 
 /* ---- ACIs ---- */
@@ -462,32 +427,34 @@ static int acl_intern(flist_writer *w, const char *uname, const char *gname,
         .mode = (uint16_t)(mode & 07777), .id = 0, .uid = uid, .gid = gid,
     };
     flist_acl_key(&a, out);
-    if (ix_find(&w->acl_index, out, acl_key_at, w) >= 0)
+    if (hmap_get(&w->acl_index, out))
         return 0;
 
     if (w->nacls == w->capacls) {
         if (w->capacls >= WRITER_MAX_KIDS)
             return hub_err_set(err, "too many distinct owners and modes");
         size_t cap = w->capacls ? w->capacls * 2 : 8;
-        wacl *acls = realloc(w->acls, cap * sizeof *acls);
+        wacl **acls = realloc(w->acls, cap * sizeof *acls);
         if (!acls)
             return hub_err_set(err, "out of memory");
         w->acls = acls;
         w->capacls = cap;
     }
-    wacl *n = &w->acls[w->nacls];
+    /* one allocation per ACI: the index borrows n->key, which must not move */
+    wacl *n = malloc(sizeof *n);
+    if (!n)
+        return hub_err_set(err, "out of memory");
     memcpy(n->key, out, sizeof n->key);
     n->acl = a;
     n->acl.uname = strdup(uname);
     n->acl.gname = strdup(gname);
-    if (!n->acl.uname || !n->acl.gname) {
+    if (!n->acl.uname || !n->acl.gname || hmap_put(&w->acl_index, n->key, n) != 0) {
         free(n->acl.uname);
         free(n->acl.gname);
+        free(n);
         return hub_err_set(err, "out of memory");
     }
-    w->nacls++;
-    if (ix_add(&w->acl_index, (uint32_t)(w->nacls - 1), w->nacls, acl_key_at, w))
-        return hub_err_set(err, "out of memory");
+    w->acls[w->nacls++] = n;
     return 0;
 }
 
@@ -900,9 +867,11 @@ flist_writer *flist_writer_new(const flist_writer_opts *opts, hub_err *err)
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    hmap_init(&w->acl_index, 0);
+    idset_init(&w->seen);
     w->threads = opts->threads ? opts->threads : pool_cpu_count();
-    if (w->threads > WRITER_MAX_THREADS)
-        w->threads = WRITER_MAX_THREADS;
+    if (w->threads > FLIST_WRITER_MAX_THREADS)
+        w->threads = FLIST_WRITER_MAX_THREADS;
     w->keep_order = opts->keep_order;
     w->progress = opts->progress;
     w->progress_ud = opts->progress_ud;
@@ -1002,18 +971,18 @@ void flist_writer_free(flist_writer *w)
         node_free(w->all[i]);
     free(w->all);
     for (size_t i = 0; i < w->nacls; i++) {
-        free(w->acls[i].acl.uname);
-        free(w->acls[i].acl.gname);
+        free(w->acls[i]->acl.uname);
+        free(w->acls[i]->acl.gname);
+        free(w->acls[i]);
     }
     free(w->acls);
-    free(w->acl_index.slots);
+    hmap_free(&w->acl_index);
     for (size_t i = 0; i < w->nmeta; i++) {
         free(w->meta[i].name);
         free(w->meta[i].value);
     }
     free(w->meta);
-    free(w->seen.ids);
-    free(w->seen.used);
+    idset_free(&w->seen);
     free(w->readme[0]);
     free(w->readme[1]);
     pthread_mutex_destroy(&w->mu);
@@ -1626,9 +1595,9 @@ static int build_db(flist_writer *w, unsigned char **out, sqlite3_int64 *outlen,
     for (size_t i = 0; i < w->nacls; i++) {
         uint8_t *buf = NULL;
         size_t len = 0;
-        if (flist_acl_encode(&w->acls[i].acl, &buf, &len, err) != 0)
+        if (flist_acl_encode(&w->acls[i]->acl, &buf, &len, err) != 0)
             goto out;
-        int r = db_put(&d, d.entry, w->acls[i].key, buf, len, 0, err);
+        int r = db_put(&d, d.entry, w->acls[i]->key, buf, len, 0, err);
         free(buf);
         if (r != 0)
             goto out;
@@ -1717,7 +1686,7 @@ int flist_writer_finish(flist_writer *w, const char *output, flist_stats *stats,
     flist_stats s = { 0 };
     if (sort_and_count(w, &s, err) != 0)
         return writer_fail(w, err);
-    s.chunks_unique = w->seen.n;
+    s.chunks_unique = hmap_count(&w->seen.map);
     s.chunks_uploaded = w->counters.chunks_uploaded;
     s.bytes_uploaded = w->counters.bytes_uploaded;
 
