@@ -29,6 +29,7 @@ typedef struct api_wait api_wait;
 typedef struct reply_store reply_store;
 typedef struct qpool qpool;
 typedef struct api_waiters api_waiters;
+typedef struct singleflight singleflight;
 
 /* The process-wide state, immutable while serving except where noted. */
 typedef struct api_server {
@@ -39,6 +40,7 @@ typedef struct api_server {
     reply_store *replies;          /* shared reply store; NULL = off */
     qpool *qpool;                  /* job-queue connections for requests */
     api_waiters *waiters;          /* requests waiting on jobs (waiters.h) */
+    singleflight *inflight;        /* flists being loaded for a reply (singleflight.h) */
     api_metrics *metrics;
     struct MHD_Daemon *daemon;
     _Atomic int stopping;          /* SIGTERM received */

@@ -282,6 +282,13 @@ enum MHD_Result h_merge(api_req *r)
         json_decref(body);
         return api_error(r, 500, "no source found");
     }
+    if (n > (size_t)r->srv->cfg.merge_max_sources) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "too many sources: %zu, a merge takes at most %d", n,
+                 r->srv->cfg.merge_max_sources);
+        json_decref(body);
+        return api_error(r, 400, msg);
+    }
     size_t i;
     json_t *el;
     json_array_foreach(body, i, el) {

@@ -22,6 +22,7 @@
 #include "inspect.h"
 #include "log.h"
 #include "reply_store.h"
+#include "singleflight.h"
 
 /* ------------------------------------------------------------------ */
 /* cache helpers                                                       */
@@ -394,6 +395,25 @@ static char *read_stored(int fd, off_t offset, size_t len)
     return text;
 }
 
+/* Replies from this replica's memory cache or the shared reply store when
+ * either has the reply of key (the flist's identity st). Returns 1 when it
+ * replied (*ret set). */
+static int cached_derived(api_req *r, const char *key, const char *kind, const struct stat *st,
+                          enum MHD_Result *ret)
+{
+    if (inspect_cached_reply(r, key, st, 0, ret))
+        return 1;
+    reply_store *rs = r->srv->replies;
+    off_t off;
+    size_t len;
+    int sfd = rs ? reply_store_get(rs, kind, st, &off, &len) : -1;
+    char *text = sfd >= 0 ? read_stored(sfd, off, len) : NULL;
+    if (!text)
+        return 0;
+    *ret = inspect_store_reply(r, key, st, 200, text, len);
+    return 1;
+}
+
 /* Every route that answers with something computed from an flist's
  * contents: checks repo/name, opens the target, and answers from the
  * first place that has the reply for the file's identity: this replica's
@@ -413,35 +433,42 @@ static enum MHD_Result inspect_derived(api_req *r, const char *repo, const char 
     if (fd < 0)
         return api_error(r, 404, "source not found");
     ident_key(key, sizeof key, kind, &st);
-    if (inspect_cached_reply(r, key, &st, 0, &ret)) {
+    /* concurrent misses of one flist: one request loads it, the others
+     * wait and then find its reply in the cache */
+    int lead = 0;
+    while (!lead) {
+        if (cached_derived(r, key, kind, &st, &ret)) {
+            close(fd);
+            return ret;
+        }
+        lead = singleflight_begin(r->srv->inflight, key);
+    }
+    if (cached_derived(r, key, kind, &st, &ret)) {   /* ended just before we led */
+        singleflight_end(r->srv->inflight, key);
         close(fd);
         return ret;
-    }
-    reply_store *rs = r->srv->replies;
-    off_t off;
-    size_t len;
-    int sfd = rs ? reply_store_get(rs, kind, &st, &off, &len) : -1;
-    if (sfd >= 0) {
-        char *text = read_stored(sfd, off, len);
-        if (text) {
-            close(fd);
-            return inspect_store_reply(r, key, &st, 200, text, len);
-        }
     }
     flist *f = NULL;
     int orc = open_flist_fd(fd, &f, &err);
     close(fd);
-    if (orc < 0)
-        return api_error(r, 500, err.msg);
+    char *text = NULL;
+    size_t len = 0;
     int shareable = 1;
-    char *text = derive(r, f, &len, &shareable, &err);
-    flist_close(f);
-    if (!text)
-        return err.code == HUB_E_NOMEM ? api_page(r, 500) : api_error(r, 500, err.msg);
+    if (orc == 0) {
+        text = derive(r, f, &len, &shareable, &err);
+        flist_close(f);
+    }
     hub_err perr;
-    if (rs && shareable && reply_store_put(rs, kind, &st, text, len, &perr) != 0)
+    reply_store *rs = r->srv->replies;
+    if (text && rs && shareable && reply_store_put(rs, kind, &st, text, len, &perr) != 0)
         log_warn("%s", perr.msg);
-    return inspect_store_reply(r, key, &st, 200, text, len);
+    if (!text) {
+        singleflight_end(r->srv->inflight, key);
+        return err.code == HUB_E_NOMEM ? api_page(r, 500) : api_error(r, 500, err.msg);
+    }
+    ret = inspect_store_reply(r, key, &st, 200, text, len);
+    singleflight_end(r->srv->inflight, key);
+    return ret;
 }
 
 static char *derive_contents(api_req *r, flist *f, size_t *len, int *shareable, hub_err *err)

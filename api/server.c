@@ -25,6 +25,7 @@
 #include "reply_store.h"
 #include "metrics.h"
 #include "router.h"
+#include "singleflight.h"
 #include "upload.h"
 
 /* ------------------------------------------------------------------ */
@@ -396,6 +397,8 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
     if (srv->cfg.reply_cache_size > 0 &&
         !(srv->replies = reply_store_open(srv->cfg.reply_cache_dir, srv->cfg.reply_cache_size, err)))
         return -1;
+    if (!(srv->inflight = singleflight_new()))
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (!(srv->qpool = qpool_new(srv->cfg.redis_url, srv->cfg.job_ttl)))
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (!(srv->waiters = waiters_new(srv, err)))
@@ -505,6 +508,7 @@ void server_free(api_server *srv)
 {
     waiters_free(srv->waiters);
     qpool_free(srv->qpool);
+    singleflight_free(srv->inflight);
     housekeeping_stop(srv);
     reply_store_close(srv->replies);
     cache_free(srv->cache);

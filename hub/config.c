@@ -120,6 +120,7 @@ static const config_key KEYS[] = {
     {KEY("worker-backend-retries", KT_INT, "4", worker_backend_retries), .min = 1, .max = 100},
     {KEY("worker-backend-backoff-ms", KT_INT, "1000", worker_backend_backoff_ms),
      .min = 1, .max = 600000},
+    {KEY("merge-max-sources", KT_INT, "50", merge_max_sources), .min = 1, .max = 10000},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),
@@ -153,6 +154,8 @@ static const config_key KEYS[] = {
     {KEY("cache-size", KT_SIZE, "32M", cache_size), .min = 0, .max = (long long)1 << 40},
     {KEY("listing-cache-ms", KT_INT, "1000", listing_cache_ms), .min = 0, .max = 3600000},
     {KEY("shutdown-grace", KT_INT, "30", shutdown_grace), .min = 0, .max = 3600},
+    {KEY("housekeeping-interval", KT_INT, "600", housekeeping_interval), .min = 1, .max = 86400},
+    {KEY("spool-orphan-age", KT_INT, "600", spool_orphan_age), .min = 60, .max = 86400 * 30},
     {KEY("log-level", KT_STRING, "info", log_level), .check = check_log_level},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
@@ -649,6 +652,13 @@ static int finish(hub_config *c, raw_values *rv, hub_err *err)
     size_t wl = strlen(c->public_website);
     while (wl > 0 && c->public_website[wl - 1] == '/')
         c->public_website[--wl] = '\0';
+    if (c->spool_orphan_age <= c->connection_timeout) {
+        /* an upload stalled for connection-timeout is dropped by the
+         * server: only a spool file older than that can be an orphan */
+        int i = key_index("spool-orphan-age");
+        return hub_err_setc(err, HUB_E_INVALID, "%s%s: must be longer than connection-timeout (%d s)",
+                            rv->origin[i], KEYS[i].name, c->connection_timeout);
+    }
     if (c->authentication && !c->threebot_seed) {
         int i = key_index("authentication");
         return hub_err_setc(err, HUB_E_INVALID, "%s%s: on, but threebot-seed is not set "

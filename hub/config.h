@@ -62,6 +62,7 @@ typedef struct hub_config {
                                      content backend does not answer (4) */
     int worker_backend_backoff_ms;/* worker-backend-backoff-ms: first wait,
                                      doubled each attempt (1000) */
+    int merge_max_sources;        /* merge-max-sources: flists one merge may take (50) */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */
@@ -101,6 +102,9 @@ typedef struct hub_config {
     uint64_t cache_size;          /* cache-size bytes (32M) */
     int listing_cache_ms;         /* listing-cache-ms: max staleness (1000) */
     int shutdown_grace;           /* shutdown-grace s: SIGTERM wait (30) */
+    int housekeeping_interval;    /* housekeeping-interval s between the api's sweeps (600) */
+    int spool_orphan_age;         /* spool-orphan-age s: an upload spool file this old that no
+                                     queued or running job names is removed (600) */
 
     char *log_level;              /* log-level: debug|info|warn|error */
 } hub_config;

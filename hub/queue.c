@@ -578,6 +578,61 @@ int queue_events_read_many(queue *q, const char *const *ids, const char *const *
     return rc;
 }
 
+int queue_live_spools(queue *q, void (*fn)(void *ctx, const char *spool), void *ctx,
+                      hub_err *err)
+{
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", QUEUE_JOB_PREFIX "*", "COUNT", "1000"};
+        redisReply *r = run(q, err, 6, argv);
+        if (!r)
+            return hub_err_prefix(err, "queue scan");
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            free_reply(r);
+            return hub_err_set(err, "queue scan: unexpected reply");
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        size_t sent = 0;
+        for (size_t i = 0; i < keys->elements; i++) {
+            const redisReply *k = keys->element[i];
+            size_t sl = strlen(QUEUE_EVENTS_SUFFIX);
+            if (k->type != REDIS_REPLY_STRING ||
+                (k->len >= sl && memcmp(k->str + k->len - sl, QUEUE_EVENTS_SUFFIX, sl) == 0))
+                continue;   /* an events stream, not a job hash */
+            const char *av[] = {"HMGET", k->str, "state", "input"};
+            size_t al[] = {5, k->len, 5, 5};
+            if (redisAppendCommandArgv(q->c, 4, av, al) != REDIS_OK) {
+                free_reply(r);
+                return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+            }
+            sent++;
+        }
+        int rc = 0;
+        for (size_t i = 0; i < sent; i++) {
+            redisReply *h = NULL;
+            if (redisGetReply(q->c, (void **)&h) != REDIS_OK || !h) {
+                free_reply(r);
+                return hub_err_setc(err, HUB_E_UNAVAILABLE, "queue redis %s:%d: %s", q->url.host,
+                                    q->url.port, q->c->errstr[0] ? q->c->errstr : "connection lost");
+            }
+            if (rc == 0 && h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
+                h->element[0]->type == REDIS_REPLY_STRING && h->element[1]->type == REDIS_REPLY_STRING &&
+                (strcmp(h->element[0]->str, "queued") == 0 || strcmp(h->element[0]->str, "running") == 0)) {
+                json_t *input = json_loads(h->element[1]->str, 0, NULL);
+                const char *spool = json_string_value(json_object_get(input, "file"));
+                if (spool)
+                    fn(ctx, spool);
+                json_decref(input);
+            }
+            free_reply(h);
+        }
+        free_reply(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
 long long queue_client_id(const queue *q)
 {
     return q->client_id;

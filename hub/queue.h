@@ -148,6 +148,13 @@ int queue_client_unblock(queue *q, long long client_id, hub_err *err);
 int queue_job_states(queue *q, const char *const *ids, size_t n, char (*states)[QUEUE_STATE_MAX],
                      hub_err *err);
 
+/* Calls fn with the spool file (the input's "file", any form) of every job
+ * still queued or running: what a sweep of the upload directory must keep.
+ * SCAN over hub:job:* with pipelined HMGET, so it costs one pass over the
+ * jobs kept (job-ttl). Returns 0 or -1 with err. */
+int queue_live_spools(queue *q, void (*fn)(void *ctx, const char *spool), void *ctx,
+                      hub_err *err);
+
 /* Frees what queue_events_read returned. NULL ok. */
 void queue_events_free(queue_event *events, size_t n);
 

@@ -114,6 +114,9 @@ int job_merge(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
     const json_t *sources = in.sources;
     const char *target = in.name, *repo = in.repository;
     size_t n = json_array_size(sources);
+    if (n > (size_t)c->ws->cfg->merge_max_sources)   /* the api refuses them first */
+        return hub_err_setc(err, HUB_E_TOO_LARGE, "too many sources: %zu, a merge takes at most %d",
+                            n, c->ws->cfg->merge_max_sources);
 
     repo_store *store = repo_store_open(c->ws->cfg->public_dir, err);
     if (!store)

@@ -171,7 +171,9 @@ static void race(int walk, fs_links links)
     pthread_t t;
     pthread_create(&t, NULL, swapper, NULL);
     int outside = 0, inside = 0, refused = 0;
-    for (int i = 0; i < 20000; i++) {
+    /* 20,000 opens, and on until both states were seen (a loaded machine
+     * may schedule the swapper rarely), for at most 200,000 */
+    for (int i = 0; i < 200000 && (i < 20000 || !inside || !refused); i++) {
         errno = 0;
         const char *v = read_beneath("race/secret", links);
         outside += strcmp(v, "OUTSIDE") == 0;
