@@ -60,15 +60,15 @@ static const char *const names[] = {
     [HUB_OK] = "ok",
     [HUB_E_FAILED] = "failed",
     [HUB_E_INVALID] = "invalid",
-    [HUB_E_NOT_FOUND] = "not found",
+    [HUB_E_NOT_FOUND] = "not_found",
     [HUB_E_EXISTS] = "exists",
     [HUB_E_FORBIDDEN] = "forbidden",
     [HUB_E_UNAUTHORIZED] = "unauthorized",
-    [HUB_E_TOO_LARGE] = "too large",
+    [HUB_E_TOO_LARGE] = "too_large",
     [HUB_E_UNAVAILABLE] = "unavailable",
     [HUB_E_REFUSED] = "refused",
     [HUB_E_LOST] = "lost",
-    [HUB_E_NOMEM] = "out of memory",
+    [HUB_E_NOMEM] = "out_of_memory",
 };
 
 const char *hub_code_name(hub_code code)

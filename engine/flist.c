@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ typedef struct acl_slot {
 
 struct flist {
     sqlite3 *db;
+    uint64_t db_size;         /* bytes of the database in memory */
     sqlite3_stmt *st_entry;   /* SELECT value FROM entries WHERE key = ?1 */
     int has_metadata;         /* the metadata table exists */
     hmap acl_cache;           /* ACI key -> acl_slot (zeroed: string keys) */
@@ -48,6 +50,23 @@ struct flist {
 /* ------------------------------------------------------------------ */
 /* Opening                                                              */
 /* ------------------------------------------------------------------ */
+
+static _Atomic uint64_t g_max_db = FLIST_MAX_DB_SIZE;
+
+void flist_set_max_db_size(uint64_t bytes)
+{
+    atomic_store(&g_max_db, bytes ? bytes : FLIST_MAX_DB_SIZE);
+}
+
+uint64_t flist_max_db_size(void)
+{
+    return atomic_load(&g_max_db);
+}
+
+uint64_t flist_db_size(const flist *f)
+{
+    return f->db_size;
+}
 
 static int is_gzip(const uint8_t *d, size_t len)
 {
@@ -168,10 +187,11 @@ int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err)
     /* buf comes from sqlite3_malloc, which initialises SQLite: tune it
      * first */
     pthread_once(&sqlite_tune_once, sqlite_tune);
+    uint64_t max = flist_max_db_size();
     if (is_gzip(d, len) || is_tar(d, len)) {
         /* unpacked straight into SQLite's allocator: no copy */
         size_t raw_len = 0;
-        if (flist_archive_unpack_sqlite(d, len, FLIST_MAX_DB_SIZE, &buf, &raw_len, err) < 0)
+        if (flist_archive_unpack_sqlite(d, len, max, &buf, &raw_len, err) < 0)
             return -1;
         len = raw_len;
         if (!is_sqlite(buf, len)) {
@@ -181,10 +201,10 @@ int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err)
     } else if (!is_sqlite(d, len)) {
         return hub_err_set(err, "not an flist: not a gzip or tar archive or SQLite database");
     }
-    if (len > FLIST_MAX_DB_SIZE) {
+    if (len > max) {
         sqlite3_free(buf);
-        return hub_err_set(err, "not an flist: the database is larger than the limit of %llu bytes",
-                           (unsigned long long)FLIST_MAX_DB_SIZE);
+        return hub_err_setc(err, HUB_E_TOO_LARGE, "the database is larger than the limit of %llu bytes",
+                            (unsigned long long)max);
     }
 
     if (!buf) {
@@ -201,6 +221,7 @@ int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err)
         return hub_err_set(err, "out of memory");
     }
     hmap_init(&f->acl_cache, 0);
+    f->db_size = len;
     if (open_db(f, buf, len, err) < 0) {
         flist_close(f);
         return -1;

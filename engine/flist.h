@@ -23,8 +23,17 @@
 
 typedef struct flist flist;
 
-/* Largest flistdb.sqlite3 flist_open accepts (a decompression-bomb guard). */
+/* Largest flistdb.sqlite3 flist_open accepts by default (a decompression-
+ * bomb guard: a 0.9 MB .flist can hold a 900 MB database of zero padding);
+ * the hub sets its own bound, flist-max-size. */
 #define FLIST_MAX_DB_SIZE (1024ull * 1024 * 1024)
+
+/* Sets the bound of every later flist_open in this process (0: back to
+ * FLIST_MAX_DB_SIZE). Call before threads open flists. */
+void flist_set_max_db_size(uint64_t bytes);
+
+/* The bound in force. */
+uint64_t flist_max_db_size(void);
 
 /* Most chunk threads a writer runs (opts.threads above it is refused by
  * the configuration, worker-threads). */
@@ -42,6 +51,9 @@ int flist_open_buffer(const void *data, size_t len, flist **out, hub_err *err);
 
 /* Closes and frees. NULL ok. */
 void flist_close(flist *f);
+
+/* Bytes of f's database in memory (what it expanded to). */
+uint64_t flist_db_size(const flist *f);
 
 /* Loads the Dir row of a directory path ("/", "", "/a/b", "a/b/" all work:
  * one leading and one trailing '/' are removed, as libflist does). Returns

@@ -90,8 +90,8 @@ static int read_member(struct archive *a, struct archive_entry *e, size_t max_si
     if (archive_entry_size_is_set(e)) {
         int64_t sz = archive_entry_size(e);
         if (sz < 0 || (uint64_t)sz > max_size)
-            return hub_err_set(err, "not an flist: " DB_MEMBER " is %lld bytes, more than "
-                               "the limit of %zu bytes", (long long)sz, max_size);
+            return hub_err_setc(err, HUB_E_TOO_LARGE, DB_MEMBER " is %lld bytes, more than "
+                                "the limit of %zu bytes", (long long)sz, max_size);
         cap = (size_t)sz;
     }
     if (cap == 0)
@@ -111,8 +111,8 @@ static int read_member(struct archive *a, struct archive_entry *e, size_t max_si
                 m->release(buf);
                 if (r < 0)
                     return archive_fail(a, "corrupt .flist", err);
-                return hub_err_set(err, "not an flist: " DB_MEMBER " is larger than the "
-                                   "limit of %zu bytes", max_size);
+                return hub_err_setc(err, HUB_E_TOO_LARGE, DB_MEMBER " is larger than the "
+                                    "limit of %zu bytes", max_size);
             }
             size_t ncap = cap > max_size / 2 ? max_size : cap * 2;
             uint8_t *nb = m->grow(buf, ncap);

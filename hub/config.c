@@ -121,6 +121,8 @@ static const config_key KEYS[] = {
     {KEY("worker-backend-backoff-ms", KT_INT, "1000", worker_backend_backoff_ms),
      .min = 1, .max = 600000},
     {KEY("merge-max-sources", KT_INT, "50", merge_max_sources), .min = 1, .max = 10000},
+    {KEY("flist-max-size", KT_SIZE, "256M", flist_max_size), .min = 1 << 20,
+     .max = (long long)16 << 30},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),

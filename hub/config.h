@@ -63,6 +63,8 @@ typedef struct hub_config {
     int worker_backend_backoff_ms;/* worker-backend-backoff-ms: first wait,
                                      doubled each attempt (1000) */
     int merge_max_sources;        /* merge-max-sources: flists one merge may take (50) */
+    uint64_t flist_max_size;      /* flist-max-size: bytes an flist's database may expand to
+                                     when the hub opens it, and all sources of a merge (256M) */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */

@@ -21,7 +21,7 @@
  * buffer or NULL with err. */
 static uint8_t *read_all(int fd, off_t size, const char *what, hub_err *err)
 {
-    if (size < 0 || (uint64_t)size > FLIST_MAX_DB_SIZE) {
+    if (size < 0 || (uint64_t)size > flist_max_db_size()) {
         hub_err_set(err, "%s: file too large", what);
         return NULL;
     }
@@ -127,11 +127,16 @@ int job_merge(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
         return hub_err_set(err, "out of memory");
     }
     int rc = 0;
+    uint64_t total = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char msg[96];
         snprintf(msg, sizeof msg, "Merging: reading source %zu of %zu", i + 1, n);
         job_watch_progress(c->watch, (int)((i + 1) * 50 / n), msg);
         rc = open_source(store, json_string_value(json_array_get(sources, i)), &inputs[i], err);
+        /* the sources live in memory together: they share one bound */
+        if (rc == 0 && (total += flist_db_size(inputs[i])) > flist_max_db_size())
+            rc = hub_err_setc(err, HUB_E_TOO_LARGE, "the sources expand to more than %llu bytes "
+                              "together (flist-max-size)", (unsigned long long)flist_max_db_size());
     }
     repo_store_close(store);
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flist.h"
 #include "hub_signal.h"
 #include "log.h"
 #include "worker.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "flist-hub-worker: configuration: %s\n", err.msg);
         return 2;
     }
+    flist_set_max_db_size(cfg.flist_max_size);
     log_level level;
     if (cfg.log_level && log_level_parse(cfg.log_level, &level) == 0)
         log_set_level(level);

@@ -9,9 +9,11 @@ status route and the /listen event stream), upload-flist accepted and
 refused, merge success and failures; the published flists are listed,
 downloaded and read back with the `flist` command.
 """
+import io
 import json
 import os
 import sys
+import tarfile
 import time
 import unittest
 
@@ -40,6 +42,7 @@ class WholeHub(unittest.TestCase):
             "backend-public-port": str(PUBLIC_BACKEND["port"]),
             "backend-public-name": PUBLIC_BACKEND["namespace"],
             "job-wait-timeout": "60",
+            "flist-max-size": "1M",
         }).__enter__()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("HUB_") or k in ("HUB_BIN", "HUB_TESTDATA", "HUB_SOURCE")}
@@ -61,6 +64,16 @@ class WholeHub(unittest.TestCase):
 
     def fetch(self, path):
         return fetch_tree(self.backend_url(), path, self.api.root)
+
+    def wait_job(self, jid, timeout=30):
+        """The job's status payload once it has finished."""
+        deadline = time.time() + timeout
+        while True:
+            status, job = self.api.json("GET", f"/api/jobs/{jid}")
+            self.assertEqual(status, 200, job)
+            if job["payload"]["state"] in ("done", "failed") or time.time() > deadline:
+                return job["payload"]
+            time.sleep(0.05)
 
     def post_file(self, route, filename, data, fields=None, headers=None):
         ctype, body = multipart(fields or {}, [("file", filename, data)])
@@ -139,14 +152,7 @@ class WholeHub(unittest.TestCase):
                          (before[0] + 1, before[1]))
         status, _, body = self.post_file(route + "?async=1", "junk2.tar.gz", b"not an archive" * 20)
         self.assertEqual(status, 202, body)
-        jid = json.loads(body)["payload"]["job"]
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            status, job = self.api.json("GET", f"/api/jobs/{jid}")
-            if job["payload"]["state"] in ("done", "failed"):
-                break
-            time.sleep(0.05)
-        p = job["payload"]
+        p = self.wait_job(json.loads(body)["payload"]["job"])
         self.assertEqual((p["state"], p["error_code"], p["error_status"]), ("failed", "invalid", 400))
         self.assertTrue(p["error"].startswith("junk2.tar.gz: not a tar archive"), p["error"])
         # the job shows what the user sent, not the hub's spool file
@@ -184,6 +190,51 @@ class WholeHub(unittest.TestCase):
         status, _, body = self.post_file("/api/flist/me/upload-flist", "no.flist", data)
         self.assertEqual((status, json.loads(body)), (500, {"status": "error", "message": MSG_NOT_PRESENT}))
         self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "no.flist")))
+
+    @staticmethod
+    def padded(flist_data, size):
+        """The same .flist with its database padded to size bytes: what a
+        small upload can expand to."""
+        with tarfile.open(fileobj=io.BytesIO(flist_data), mode="r:gz") as t:
+            m = next(m for m in t.getmembers() if m.name.endswith("flistdb.sqlite3"))
+            db = t.extractfile(m).read()
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz") as t:
+            m.size = size
+            t.addfile(m, io.BytesIO(db + bytes(size - len(db))))
+        return out.getvalue()
+
+    def test_flist_max_size(self):
+        """flist-max-size (1M here) bounds what an upload-flist and the
+        sources of a merge expand to: 413 with the reason, nothing published."""
+        small = self.make_flist([("f", b"padded")], self.backend_url())
+        big = self.padded(small, 2 << 20)
+        self.assertLess(len(big), 16 << 10)      # a few KB on the wire
+        status, _, body = self.post_file("/api/flist/me/upload-flist?async=1", "big.flist", big)
+        self.assertEqual(status, 202, body)
+        job = self.wait_job(json.loads(body)["payload"]["job"])
+        self.assertEqual((job["state"], job["error_code"], job["error_status"]),
+                         ("failed", "too_large", 413), job)
+        self.assertEqual(job["error"], "invalid flist: flistdb.sqlite3 is 2097152 bytes, "
+                         "more than the limit of 1048576 bytes")
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "big.flist")))
+        # compatibility mode answers a failed job with the original's 500
+        status, _, body = self.post_file("/api/flist/me/upload-flist", "big.flist", big)
+        self.assertEqual((status, json.loads(body)["message"]), (500, job["error"]))
+        # each source under the bound, both together over it
+        half = self.padded(small, 600 << 10)
+        for name in ("h1", "h2"):
+            with open(os.path.join(self.api.public, ME, name + ".flist"), "wb") as f:
+                f.write(half)
+        status, _, body = self.api.request("POST", "/api/flist/me/merge/hh?async=1",
+                                           {"Content-Type": "application/json"},
+                                           json.dumps([f"{ME}/h1", f"{ME}/h2"]).encode())
+        self.assertEqual(status, 202, body)
+        job = self.wait_job(json.loads(body)["payload"]["job"])
+        self.assertEqual((job["state"], job["error_status"]), ("failed", 413), job)
+        self.assertEqual(job["error"], "the sources expand to more than 1048576 bytes "
+                         "together (flist-max-size)")
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, "hh.flist")))
 
     def test_merge(self):
         for name, entries in (("ma", [("a", b"A")]), ("mb", [("b", b"B"), ("a", b"lost")])):

@@ -515,7 +515,7 @@ static void test_containers(void)
     /* the limit is enforced */
     uint8_t *db2 = NULL;
     T_CHECK(flist_archive_unpack(gz, len, 28671, &db2, &db_len, &err) < 0 && db2 == NULL);
-    T_STREQ(err.msg, "not an flist: flistdb.sqlite3 is 28672 bytes, more than the limit "
+    T_STREQ(err.msg, "flistdb.sqlite3 is 28672 bytes, more than the limit "
                      "of 28671 bytes");
     T_CHECK(flist_archive_unpack(gz, len, 28672, &db2, &db_len, &err) == 0);
     free(db2);

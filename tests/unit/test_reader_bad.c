@@ -704,9 +704,27 @@ static void test_bomb(void)
     T_CHECK(len < cap);
 
     char want[200];
-    snprintf(want, sizeof want, "not an flist: flistdb.sqlite3 is %llu bytes, more than the "
+    snprintf(want, sizeof want, "flistdb.sqlite3 is %llu bytes, more than the "
              "limit of %llu bytes", (unsigned long long)size, (unsigned long long)FLIST_MAX_DB_SIZE);
     T_STREQ(refuse(out, len), want);
+    hub_err code_err;
+    flist *f = NULL;
+    T_CHECK(flist_open_buffer(out, len, &f, &code_err) == -1 && code_err.code == HUB_E_TOO_LARGE);
+
+    /* the process-wide bound (flist-max-size) replaces the default */
+    flist_set_max_db_size(16u << 20);
+    T_CHECK(flist_max_db_size() == 16u << 20);
+    T_STREQ(refuse(out, len), "flistdb.sqlite3 is 1074790400 bytes, more than the limit of "
+            "16777216 bytes");
+    /* a bare database too */
+    size_t raw_len = 2u << 20;
+    uint8_t *raw = calloc(1, raw_len);
+    memcpy(raw, "SQLite format 3", 16);
+    flist_set_max_db_size(1u << 20);
+    T_STREQ(refuse(raw, raw_len), "the database is larger than the limit of 1048576 bytes");
+    free(raw);
+    flist_set_max_db_size(0);
+    T_CHECK(flist_max_db_size() == FLIST_MAX_DB_SIZE);
 
     /* the limit is a parameter of flist_archive_unpack */
     uint8_t *db = NULL;
