@@ -142,6 +142,24 @@ int hub_write_atomic(const char *path, const void *data, size_t len, hub_err *er
 /* Progress: done/total in bytes of file content (total 0 = unknown). */
 typedef void (*flist_progress_fn)(void *ud, uint64_t done, uint64_t total);
 
+/* Bounds of one build, so that a small hostile input cannot make a build
+ * run without end (a 141-byte sparse tar declares 100 GB of zeros, a
+ * 2.7 KB nested gzip expands to 1 GiB). 0 = no bound. A build past one
+ * fails with HUB_E_TOO_LARGE and a message naming the limit. */
+typedef struct flist_limits {
+    uint64_t max_bytes;       /* file content (holes included), and what an
+                                 archive decompresses to (its tar stream) */
+    uint64_t max_entries;     /* entries added */
+    uint32_t max_depth;       /* path components (FLIST_MAX_DEPTH at most) */
+    uint64_t max_stored;      /* ciphertext bytes sent to the backend */
+    const char *stored_why;   /* named in its refusal (a quota); may be NULL */
+    int64_t started_ms;       /* util_mono_ms() when the job began ... */
+    int64_t max_ms;           /* ... and how long it may run */
+} flist_limits;
+
+/* Deepest path a writer takes (the reader's limit). */
+#define FLIST_MAX_DEPTH 4096
+
 typedef struct flist_writer_opts {
     int threads;                  /* chunk threads; 0 = CPU count; 1 = inline */
     const backend_url *backend;   /* where chunks go; NULL = compute only */
@@ -152,6 +170,7 @@ typedef struct flist_writer_opts {
                                      putdir (subdirectories first, then the
                                      rest, each by strcmp); 1: insertion
                                      order (merge appends like zflist) */
+    flist_limits limits;
 } flist_writer_opts;
 
 /* What a build did. The four counters and fullsize are those of zflist's
@@ -187,6 +206,10 @@ typedef struct flist_src_entry {
     /* FLIST_FILE content: a reader (returns bytes read, 0 at end, -1 on
      * error) or, when blocks != NULL, chunks already on the backend. */
     long (*read)(void *ctx, void *buf, size_t len);
+    /* Optional, with read: the bytes (at most max) of zeros that come next
+     * without being stored (holes of a sparse file), consumed; 0 when data
+     * comes next. Spares the writer from reading and encrypting holes. */
+    uint64_t (*skip_zeros)(void *ctx, uint64_t max);
     void *read_ctx;
     const flist_block *blocks;
     size_t nblocks;
@@ -215,6 +238,18 @@ int flist_writer_has_meta(flist_writer *w, const char *name);
  * `output` atomically. Nothing is written at `output` on failure. Fills
  * *stats when not NULL. */
 int flist_writer_finish(flist_writer *w, const char *output, flist_stats *stats, hub_err *err);
+
+/* Ciphertext bytes the writer sent to the backend so far (also after a
+ * failure: those chunks stay stored). */
+uint64_t flist_writer_stored(flist_writer *w);
+
+/* The limits the writer was made with (for its sources). */
+const flist_limits *flist_writer_limits(const flist_writer *w);
+
+/* Fails with HUB_E_TOO_LARGE when the build ran out of time (limits
+ * started_ms + max_ms), recording it as the writer's failure; else 0.
+ * Sources call it where they can spend long without adding entries. */
+int flist_writer_check_time(flist_writer *w, hub_err *err);
 
 /* Frees a writer (finished or abandoned: then its temporary files go). */
 void flist_writer_free(flist_writer *w);

@@ -6,13 +6,25 @@
  * bzip2, ...). Nothing is extracted: file content streams from
  * archive_read_data into the writer's chunk buffers.
  *
- * gzip, the common case, is decompressed here with ISA-L's inflate before
- * libarchive sees the stream: it runs about 4x faster than zlib (inflate is
- * the serial part of the create pipeline), and libarchive's gzip filter
- * does not verify the CRC-32 and length of the trailer: bytes corrupted inside a stored
- * (incompressible) deflate block would otherwise be accepted silently.
- * Concatenated members are read; anything after the last member that is
- * not a gzip header is ignored, like gzip(1) does.
+ * The input goes through three stages:
+ *  1. the raw file, gunzipped here with ISA-L's inflate when it is gzip
+ *     (the common case): about 4x faster than zlib (inflate is the serial
+ *     part of the create pipeline), and libarchive's gzip filter does not
+ *     verify the CRC-32 and length of the trailer: bytes corrupted inside a
+ *     stored (incompressible) deflate block would otherwise be accepted
+ *     silently. Concatenated members are read; anything after the last
+ *     member that is not a gzip header is ignored, like gzip(1) does;
+ *  2. libarchive's built-in decompression filters (zstd, xz, bzip2, ...,
+ *     and inner layers of a nested archive) as a "raw" archive;
+ *  3. libarchive's tar reader, without filters, fed block by block from
+ *     stage 2, so that every decompressed byte passes through here: the
+ *     limits of the build (flist_limits: bytes, time) stop a decompression
+ *     bomb of any kind after at most one block, even in data libarchive
+ *     skips on its own.
+ *
+ * Sparse members (GNU, pax) are read block by block with their offsets:
+ * holes are handed to the writer as skipped zeros (skip_zeros), never
+ * materialised.
  *
  * Names are cleaned with flist_path_clean (ARCHITECTURE.md "Names and
  * paths"): a leading '/' is dropped, and an entry or hard-link target that
@@ -162,24 +174,172 @@ static la_ssize_t input_read(struct archive *a, void *ud, const void **buf)
 }
 
 /* ------------------------------------------------------------------ */
+/* Stage 2: decompression, counted and timed                            */
+/* ------------------------------------------------------------------ */
+
+/* Slack of the tar stream over the content bound per entry: its header,
+ * a long name or pax header, and the padding of its data. */
+#define TAR_STREAM_SLACK_PER_ENTRY 8192
+
+typedef struct tar_stream {
+    struct archive *dec;     /* raw format, decompression filters */
+    int opened;              /* the raw "entry" was read */
+    flist_writer *w;
+    uint64_t bytes;          /* decompressed tar bytes handed on */
+    uint64_t entries;        /* members seen so far */
+    hub_err limit;           /* set when a limit stopped the stream */
+} tar_stream;
+
+/* Passes the error of the decompression stage on to the tar reader. */
+static la_ssize_t stream_fail(struct archive *a, tar_stream *st)
+{
+    const char *m = archive_error_string(st->dec);
+    archive_set_error(a, archive_errno(st->dec), "%s", m ? m : "decompression failed");
+    return ARCHIVE_FATAL;
+}
+
+/* Refuses the rest of the stream for a limit. */
+static la_ssize_t stream_limit(struct archive *a, tar_stream *st)
+{
+    archive_set_error(a, EFBIG, "%s", st->limit.msg);
+    return ARCHIVE_FATAL;
+}
+
+/* libarchive read callback of the tar reader: the next decompressed block. */
+static la_ssize_t stream_read(struct archive *a, void *ud, const void **buf)
+{
+    tar_stream *st = ud;
+    if (!st->opened) {
+        struct archive_entry *ae;
+        int r = archive_read_next_header(st->dec, &ae);
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN)
+            return stream_fail(a, st);
+        st->opened = 1;
+    }
+    size_t size = 0;
+    la_int64_t offset;
+    int r = archive_read_data_block(st->dec, buf, &size, &offset);
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r < ARCHIVE_WARN)
+        return stream_fail(a, st);
+    st->bytes += size;
+    const flist_limits *l = flist_writer_limits(st->w);
+    if (l->max_bytes &&
+        st->bytes > l->max_bytes + TAR_STREAM_SLACK_PER_ENTRY * (st->entries + 1)) {
+        hub_err_setc(&st->limit, HUB_E_TOO_LARGE, "the archive expands to more than the "
+                     "limit of %llu bytes", (unsigned long long)l->max_bytes);
+        return stream_limit(a, st);
+    }
+    if (flist_writer_check_time(st->w, &st->limit) != 0)
+        return stream_limit(a, st);
+    return (la_ssize_t)size;
+}
+
+/* The filters stage 2 decodes: libarchive's built-in ones (filter_all
+ * would also run external programs, lrzip, lzop, grzip, for inputs that
+ * claim those formats). */
+static int stream_filters(struct archive *dec)
+{
+    int (*const filters[])(struct archive *) = {
+        archive_read_support_filter_gzip, archive_read_support_filter_bzip2,
+        archive_read_support_filter_xz, archive_read_support_filter_lzma,
+        archive_read_support_filter_lzip, archive_read_support_filter_zstd,
+        archive_read_support_filter_lz4, archive_read_support_filter_compress,
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
+        if (filters[i](dec) < ARCHIVE_WARN)
+            return -1;
+    return archive_read_support_format_raw(dec) == ARCHIVE_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Members                                                              */
 /* ------------------------------------------------------------------ */
 
+/* The current member's content, read block by block with its offsets. */
 typedef struct tar_ctx {
     struct archive *a;
     int read_failed;
+    const uint8_t *blk;      /* unread data of the current block */
+    size_t blk_len;
+    uint64_t blk_off;        /* content offset of blk[0] */
+    uint64_t pos;            /* content offset of the next byte to produce */
+    uint64_t size;           /* the member's size */
+    int sparse;              /* the member has a sparse map */
+    int eof;                 /* no more data blocks */
 } tar_ctx;
 
-/* flist_src_entry.read for the current member. */
+/* Starts reading a member of `size` bytes. */
+static void member_start(tar_ctx *t, uint64_t size, int sparse)
+{
+    t->read_failed = 0;
+    t->blk = NULL;
+    t->blk_len = 0;
+    t->blk_off = t->pos = 0;
+    t->size = size;
+    t->sparse = sparse;
+    t->eof = 0;
+}
+
+/* Bytes of hole before the next data (after fetching blocks as needed; at
+ * the end of a sparse member, up to its size). -1 on a read error. */
+static int64_t hole_ahead(tar_ctx *t)
+{
+    while (t->blk_len == 0 && !t->eof && t->pos >= t->blk_off) {
+        const void *b;
+        size_t len;
+        la_int64_t off;
+        int r = archive_read_data_block(t->a, &b, &len, &off);
+        if (r == ARCHIVE_EOF) {
+            t->eof = 1;
+        } else if (r < ARCHIVE_WARN || off < 0 || (uint64_t)off < t->pos) {
+            t->read_failed = 1;
+            return -1;
+        } else {
+            t->blk = b;
+            t->blk_len = len;
+            t->blk_off = (uint64_t)off;
+        }
+    }
+    uint64_t hole_end = t->eof ? (t->sparse ? t->size : t->pos) : t->blk_off;
+    return hole_end > t->pos ? (int64_t)(hole_end - t->pos) : 0;
+}
+
+/* flist_src_entry.read for the current member: holes read as zeros. */
 static long tar_read(void *ctx, void *buf, size_t len)
 {
     tar_ctx *t = ctx;
-    la_ssize_t r = archive_read_data(t->a, buf, len);
-    if (r < 0) {
-        t->read_failed = 1;
+    int64_t hole = hole_ahead(t);
+    if (hole < 0)
         return -1;
+    size_t n;
+    if (hole > 0) {
+        n = (uint64_t)hole < len ? (size_t)hole : len;
+        memset(buf, 0, n);
+    } else {
+        n = t->blk_len < len ? t->blk_len : len;
+        memcpy(buf, t->blk, n);
+        t->blk += n;
+        t->blk_len -= n;
+        t->blk_off += n;
     }
-    return (long)r;
+    t->pos += n;
+    return (long)n;
+}
+
+/* flist_src_entry.skip_zeros for the current member: consumes a hole. */
+static uint64_t tar_skip_zeros(void *ctx, uint64_t max)
+{
+    tar_ctx *t = ctx;
+    int64_t hole = hole_ahead(t);
+    if (hole <= 0)
+        return 0;   /* a read error shows at the next tar_read */
+    uint64_t n = (uint64_t)hole < max ? (uint64_t)hole : max;
+    t->pos += n;
+    return n;
 }
 
 static uint32_t clamp_time(int64_t t)
@@ -225,6 +385,7 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
         return hub_err_setc(err, HUB_E_INVALID, "archive: member without a name");
 
     int rc = -1;
+    t->read_failed = 0;
     char *path = malloc(strlen(name) + 1);
     char *link = NULL;
     if (!path)
@@ -264,7 +425,9 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
             e.type = FLIST_FILE;
             e.size = size > 0 ? (uint64_t)size : 0;
             e.read = tar_read;
+            e.skip_zeros = tar_skip_zeros;
             e.read_ctx = t;
+            member_start(t, e.size, archive_entry_sparse_count(ae) > 0);
             break;
         }
         case AE_IFDIR:
@@ -298,7 +461,6 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
         }
     }
 
-    t->read_failed = 0;
     if (flist_writer_add(w, &e, err) != 0) {
         if (t->read_failed)
             hub_err_setc(err, HUB_E_INVALID, "archive: entry '%s': %s", name, archive_msg(t->a));
@@ -311,8 +473,9 @@ out:
     return rc;
 }
 
-/* Reads every member of an opened archive. */
-static int feed(flist_writer *w, struct archive *a, hub_err *err)
+/* Reads every member of an opened archive. A limit that stopped the
+ * stream is reported as itself, whatever libarchive made of it. */
+static int feed(flist_writer *w, struct archive *a, tar_stream *st, hub_err *err)
 {
     tar_ctx t = { .a = a };
     int first = 1;
@@ -321,42 +484,53 @@ static int feed(flist_writer *w, struct archive *a, hub_err *err)
         int r = archive_read_next_header(a, &ae);
         if (r == ARCHIVE_EOF)
             return 0;
-        if (r < ARCHIVE_WARN)
+        if (r < ARCHIVE_WARN) {
+            if (st->limit.code != HUB_OK)
+                break;
             return archive_fail(a, first, err);
+        }
         /* ARCHIVE_WARN (e.g. a name that does not convert): the raw name
          * is still there, go on */
         first = 0;
-        if (add_member(w, &t, ae, err) != 0)
-            return -1;
+        st->entries++;
+        if (add_member(w, &t, ae, err) == 0)
+            continue;
+        if (st->limit.code != HUB_OK)
+            break;
+        return -1;
     }
+    *err = st->limit;
+    return -1;
 }
 
-/* Reads the archive from fd through the verified input layer. */
+/* Reads the archive from fd through the three stages. */
 static int read_fd(flist_writer *w, int fd, hub_err *err)
 {
     pthread_once(&locale_once, set_utf8_locale);
     tar_input *in = calloc(1, sizeof *in);
+    tar_stream st = { .dec = archive_read_new(), .w = w };
     struct archive *a = archive_read_new();
     int rc = -1;
-    if (!in || !a) {
+    if (!in || !st.dec || !a) {
         hub_err_set(err, "out of memory");
         goto out;
     }
     in->fd = fd;
-    /* filter_all may warn about a filter that needs a missing external
-     * program; the built-in ones (bzip2, xz, zstd) are always there */
-    (void)archive_read_support_filter_all(a);
-    if (archive_read_support_format_tar(a) != ARCHIVE_OK) {
-        hub_err_setc(err, HUB_E_INVALID, "archive: %s", archive_msg(a));
+    if (stream_filters(st.dec) != 0 || archive_read_support_format_tar(a) != ARCHIVE_OK) {
+        hub_err_set(err, "archive: %s", archive_msg(archive_errno(st.dec) ? st.dec : a));
         goto out;
     }
-    if (archive_read_open(a, in, NULL, input_read, NULL) != ARCHIVE_OK)
-        rc = archive_fail(a, 1, err);
+    if (archive_read_open(st.dec, in, NULL, input_read, NULL) != ARCHIVE_OK)
+        rc = hub_err_setc(err, HUB_E_INVALID, "archive: %s", archive_msg(st.dec));
+    else if (archive_read_open(a, &st, NULL, stream_read, NULL) != ARCHIVE_OK)
+        rc = st.limit.code != HUB_OK ? (*err = st.limit, -1) : archive_fail(a, 1, err);
     else
-        rc = feed(w, a, err);
+        rc = feed(w, a, &st, err);
 out:
     if (a)
         archive_read_free(a);
+    if (st.dec)
+        archive_read_free(st.dec);
     free(in);   /* ISA-L's inflate state holds no allocation */
     return rc;
 }

@@ -24,6 +24,16 @@
  *    SQLite database (schema of §2.1, TEXT keys), serializes it and packs
  *    it to the output atomically with flist_archive_pack.
  *
+ * Full chunks of zeros (holes a source skips with skip_zeros, or zeros it
+ * reads) are not encrypted: they all are the one chunk of zeros, encrypted
+ * once per process, stored once per build, and once stored, written into
+ * the block arrays without a slot (a 100 GB hole costs milliseconds).
+ *
+ * Limits (opts.limits, flist.h): entries, depth and file content are
+ * checked as entries come, before any content is read; time per entry and
+ * per chunk; bytes stored per upload batch, before it is sent. A limit's
+ * refusal is HUB_E_TOO_LARGE and sticky like any failure.
+ *
  * Root attributes: like zflist putdir, the root keeps root:root 0755 and
  * time 0 whatever the source says; an entry with path "" is ignored.
  *
@@ -36,6 +46,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +57,8 @@
 #include "flist_schema.h"
 #include "hmap.h"
 #include "pool.h"
+#include "util.h"
 
-#define WRITER_MAX_DEPTH 4096          /* path components; the reader's limit */
 #define WRITER_MAX_SLOTS 48            /* chunk buffers in flight, ~1.1 MiB each */
 #define ENCRYPT_BATCH 8                /* chunks encrypted together (SIMD lanes) */
 #define WRITER_README_MAX (1024 * 1024)
@@ -171,6 +182,8 @@ typedef struct wslot {
     size_t cipher_len;
     uint8_t id[16], key[16];
     int failed;
+    int zero;                        /* a full chunk of zeros: the shared
+                                        zero chunk's cipher, not encrypted */
     wcontent *content;               /* destination (one reference held) */
     size_t index;                    /* block index in content */
 } wslot;
@@ -183,6 +196,11 @@ struct flist_writer {
     flist_progress_fn progress;
     void *progress_ud;
     uint64_t total_hint;
+    flist_limits limits;
+    uint64_t content_bytes;          /* file content added (holes included) */
+    uint64_t entries;                /* entries added */
+    int zero_stored;                 /* the zero chunk went through reap: later
+                                        ones only need their block written */
     uint64_t bytes_done;             /* content bytes reaped, under mu */
     uint64_t bytes_reported;         /* last value given to progress */
 
@@ -253,6 +271,82 @@ static int writer_usable(flist_writer *w, hub_err *err)
     if (w->finished)
         return hub_err_set(err, "flist writer: already finished");
     return 0;
+}
+
+/* ---- limits ---- */
+
+/* Records a limit's refusal as the writer's failure. Returns -1. */
+static int limit_fail(flist_writer *w, hub_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int limit_fail(flist_writer *w, hub_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[HUB_ERR_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    hub_err_setc(err, HUB_E_TOO_LARGE, "%s", msg);
+    return writer_fail(w, err);
+}
+
+uint64_t flist_writer_stored(flist_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->counters.bytes_uploaded;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+const flist_limits *flist_writer_limits(const flist_writer *w)
+{
+    return &w->limits;
+}
+
+int flist_writer_check_time(flist_writer *w, hub_err *err)
+{
+    const flist_limits *l = &w->limits;
+    if (l->max_ms <= 0 || util_mono_ms() - l->started_ms <= l->max_ms)
+        return 0;
+    return limit_fail(w, err, "the job ran longer than its limit of %lld s",
+                      (long long)(l->max_ms / 1000));
+}
+
+/* ---- the chunk of zeros ---- */
+
+/* A full chunk of zeros: sparse holes and zeroed regions (disk images, a
+ * bomb of zeros) are cut into it over and over, so it is encrypted once
+ * per process and a build stores it once. */
+static struct {
+    pthread_once_t once;
+    int ok;
+    uint8_t *cipher;
+    size_t cipher_len;
+    uint8_t id[16], key[16];
+} zero_chunk = { .once = PTHREAD_ONCE_INIT };
+
+static void zero_chunk_init(void)
+{
+    uint8_t *plain = calloc(1, FLIST_CHUNK_SIZE);
+    zero_chunk.cipher = malloc(chunk_cipher_bound(FLIST_CHUNK_SIZE));
+    zero_chunk.ok = plain && zero_chunk.cipher &&
+                    chunk_encrypt(plain, FLIST_CHUNK_SIZE, zero_chunk.cipher,
+                                  &zero_chunk.cipher_len, zero_chunk.id, zero_chunk.key) == 0;
+    free(plain);   /* the cipher lives as long as the process */
+}
+
+/* 1 when the chunk of zeros is ready to use (0: out of memory). */
+static int zero_chunk_ready(void)
+{
+    pthread_once(&zero_chunk.once, zero_chunk_init);
+    return zero_chunk.ok;
+}
+
+/* Whether n bytes are all zero (the overlapping memcmp runs at memory
+ * speed and stops at the first difference, which is early for real data). */
+static int all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 /* ---- content ---- */
@@ -540,11 +634,12 @@ static void batch_run(void *arg)
  * the missing ones), frees the slots. Returns 0 or -1 with err. */
 static int reap(flist_writer *w, hub_err *err)
 {
-    int rc = 0;
+    int rc = 0, had_zero = 0;
     size_t n = 0, nnew = 0;
     uint64_t plain_bytes = 0;
 
     pthread_mutex_lock(&w->mu);
+    uint64_t stored = w->counters.bytes_uploaded;
     for (size_t i = 0; i < w->nslots; i++) {
         wslot *s = &w->slots[i];
         if (s->state != SLOT_DONE)
@@ -561,12 +656,13 @@ static int reap(flist_writer *w, hub_err *err)
         memcpy(b->id, s->id, 16);
         memcpy(b->key, s->key, 16);
         plain_bytes += s->plain_len;
+        had_zero |= s->zero;
         int added = idset_add(&w->seen, s->id);
         if (added < 0) {
             rc = hub_err_set(err, "out of memory");
         } else if (added) {
             memcpy(w->batch_ids[nnew], s->id, 16);
-            w->batch_vals[nnew] = s->cipher;
+            w->batch_vals[nnew] = s->zero ? zero_chunk.cipher : s->cipher;
             w->batch_lens[nnew] = s->cipher_len;
             nnew++;
         }
@@ -593,7 +689,14 @@ static int reap(flist_writer *w, hub_err *err)
                 bytes += w->batch_lens[nmiss];
                 nmiss++;
             }
-            if (nmiss > 0 &&
+            uint64_t max = w->limits.max_stored;
+            if (max && stored + bytes > max)
+                rc = hub_err_setc(err, HUB_E_TOO_LARGE, "the job stores more than %" PRIu64
+                                  " bytes on the backend%s%s%s", max,
+                                  w->limits.stored_why ? " (" : "",
+                                  w->limits.stored_why ? w->limits.stored_why : "",
+                                  w->limits.stored_why ? ")" : "");
+            else if (nmiss > 0 &&
                 backend_set(w->be, (const uint8_t (*)[16])w->batch_ids, w->batch_vals,
                             w->batch_lens, nmiss, err) != 0)
                 rc = -1;
@@ -604,10 +707,12 @@ static int reap(flist_writer *w, hub_err *err)
     for (size_t i = 0; i < n; i++) {
         content_unref(w->batch[i]->content);
         w->batch[i]->content = NULL;
+        w->batch[i]->zero = 0;
         w->batch[i]->state = SLOT_FREE;
     }
     w->nreaping -= n;
     if (rc == 0) {
+        w->zero_stored |= had_zero;
         w->counters.chunks_uploaded += nmiss;
         w->counters.bytes_uploaded += bytes;
         w->bytes_done += plain_bytes;
@@ -717,6 +822,8 @@ static int flush_ready(flist_writer *w, hub_err *err)
 static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
 {
     report_progress(w);
+    if (flist_writer_check_time(w, err) != 0)
+        return -1;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         if (failed_locked(w, err))
@@ -765,6 +872,48 @@ static int slot_submit(flist_writer *w, wslot *s, hub_err *err)
     return full ? run_batch_task(w, err) : 0;
 }
 
+/* Hands a slot holding a full chunk of zeros straight to the collector,
+ * with the zero chunk's id, key and cipher (no encryption). */
+static void slot_submit_zero(flist_writer *w, wslot *s)
+{
+    pthread_mutex_lock(&w->mu);
+    s->zero = 1;
+    s->plain_len = FLIST_CHUNK_SIZE;
+    s->cipher_len = zero_chunk.cipher_len;
+    memcpy(s->id, zero_chunk.id, 16);
+    memcpy(s->key, zero_chunk.key, 16);
+    s->state = SLOT_DONE;
+    w->ndone++;
+    if (w->ndone >= w->reap_batch)
+        pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Writes the zero chunk as block `index` of c without a slot, once a build
+ * stored it (it then needs no upload). Returns 1 when done, 0 when the
+ * chunk is not stored yet (take a slot), -1 with err. */
+static int zero_block_direct(flist_writer *w, wcontent *c, size_t index, hub_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->zero_stored) {
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+    }
+    int rc = content_reserve(c, index + 1);
+    if (rc == 0) {
+        memcpy(c->blocks[index].id, zero_chunk.id, 16);
+        memcpy(c->blocks[index].key, zero_chunk.key, 16);
+        c->nblocks = index + 1;
+        w->bytes_done += FLIST_CHUNK_SIZE;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != 0) {
+        hub_err_set(err, "out of memory");
+        return writer_fail(w, err);
+    }
+    return 1;
+}
+
 /* Waits until every chunk in flight is encrypted, stored in its file and
  * uploaded. Returns 0 or -1 with err. */
 static int drain(flist_writer *w, hub_err *err)
@@ -790,35 +939,85 @@ static int drain(flist_writer *w, hub_err *err)
     return 0;
 }
 
+/* Reads `want` bytes of content into slot s from offset `got` on. Returns 0
+ * or -1 with err (writer failed, slot released). */
+static int read_into(flist_writer *w, const flist_src_entry *e, wslot *s, size_t got,
+                     size_t want, uint64_t done, hub_err *err)
+{
+    while (got < want) {
+        long r = e->read(e->read_ctx, s->plain + got, want - got);
+        if (r < 0 || (size_t)r > want - got) {
+            slot_release(w, s);
+            hub_err_set(err, "entry '%s': cannot read its content", e->path);
+            return writer_fail(w, err);
+        }
+        if (r == 0) {
+            slot_release(w, s);
+            hub_err_set(err, "entry '%s': content ends after %" PRIu64 " of %" PRIu64
+                        " bytes", e->path, done + got, e->size);
+            return writer_fail(w, err);
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 /* Reads exactly e->size bytes of content through e->read and queues its
- * chunks into c. When capture is not NULL the content is also copied there
- * (room for e->size bytes). Returns 0 or -1 with err (writer failed). */
+ * chunks into c. Full chunks of zeros (holes the source skips, or zeros it
+ * reads) become the zero chunk without encryption. When capture is not
+ * NULL the content is also copied there (room for e->size bytes). Returns
+ * 0 or -1 with err (writer failed). */
 static int feed_content(flist_writer *w, const flist_src_entry *e, wcontent *c,
                         uint8_t *capture, hub_err *err)
 {
     uint64_t done = 0;
     size_t index = 0;
+    int zeros_ok = zero_chunk_ready();
     while (done < e->size) {
         uint64_t left = e->size - done;
         size_t want = left < FLIST_CHUNK_SIZE ? (size_t)left : FLIST_CHUNK_SIZE;
+        size_t hole = e->skip_zeros ? (size_t)e->skip_zeros(e->read_ctx, want) : 0;
+        if (hole > want)
+            hole = want;
+        int zero = zeros_ok && want == FLIST_CHUNK_SIZE && hole == want;
+        if (zero) {
+            if (flist_writer_check_time(w, err) != 0)
+                return -1;
+            int direct = zero_block_direct(w, c, index, err);
+            if (direct < 0)
+                return -1;
+            if (direct) {
+                if (capture)
+                    memset(capture + done, 0, want);
+                done += want;
+                index++;
+                continue;
+            }
+        }
         wslot *s;
         if (slot_acquire(w, &s, err) != 0)
             return -1;
-        size_t got = 0;
-        while (got < want) {
-            long r = e->read(e->read_ctx, s->plain + got, want - got);
-            if (r < 0 || (size_t)r > want - got) {
+        if (!zero) {
+            memset(s->plain, 0, hole);
+            if (read_into(w, e, s, hole, want, done, err) != 0)
+                return -1;
+            zero = zeros_ok && want == FLIST_CHUNK_SIZE && all_zero(s->plain, want);
+            if (capture)
+                memcpy(capture + done, s->plain, want);
+        } else if (capture) {
+            memset(capture + done, 0, want);
+        }
+        if (zero) {
+            /* read as zeros: no slot needed when the chunk is stored */
+            int direct = zero_block_direct(w, c, index, err);
+            if (direct != 0) {
                 slot_release(w, s);
-                hub_err_set(err, "entry '%s': cannot read its content", e->path);
-                return writer_fail(w, err);
+                if (direct < 0)
+                    return -1;
+                done += want;
+                index++;
+                continue;
             }
-            if (r == 0) {
-                slot_release(w, s);
-                hub_err_set(err, "entry '%s': content ends after %" PRIu64 " of %" PRIu64
-                            " bytes", e->path, done + got, e->size);
-                return writer_fail(w, err);
-            }
-            got += (size_t)r;
         }
         pthread_mutex_lock(&w->mu);   /* the collector writes into c->blocks */
         int grown = content_reserve(c, index + 1);
@@ -828,14 +1027,14 @@ static int feed_content(flist_writer *w, const flist_src_entry *e, wcontent *c,
             hub_err_set(err, "out of memory");
             return writer_fail(w, err);
         }
-        if (capture)
-            memcpy(capture + done, s->plain, want);
         c->nblocks = index + 1;       /* filled in when the chunk is reaped */
         atomic_fetch_add(&c->refs, 1);
         s->content = c;
         s->index = index;
         s->plain_len = want;
-        if (slot_submit(w, s, err) != 0)
+        if (zero)
+            slot_submit_zero(w, s);
+        else if (slot_submit(w, s, err) != 0)
             return -1;
         done += want;
         index++;
@@ -876,6 +1075,9 @@ flist_writer *flist_writer_new(const flist_writer_opts *opts, hub_err *err)
     w->progress = opts->progress;
     w->progress_ud = opts->progress_ud;
     w->total_hint = opts->total_hint;
+    w->limits = opts->limits;
+    if (!w->limits.max_depth || w->limits.max_depth > FLIST_MAX_DEPTH)
+        w->limits.max_depth = FLIST_MAX_DEPTH;
 
     /* enough chunks in flight to keep every thread busy with a batch of
      * ENCRYPT_BATCH while the caller fills the next one and the collector
@@ -994,8 +1196,8 @@ void flist_writer_free(flist_writer *w)
 /* Public: add                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Checks that path is in cleaned form and not too deep. */
-static int path_check(const char *path, hub_err *err)
+/* Checks that path is in cleaned form and at most max_depth deep. */
+static int path_check(const char *path, uint32_t max_depth, hub_err *err)
 {
     size_t depth = 0;
     const char *p = path;
@@ -1006,9 +1208,9 @@ static int path_check(const char *path, hub_err *err)
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
         if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
             return hub_err_set(err, "entry '%s': path is not in clean form", path);
-        if (++depth > WRITER_MAX_DEPTH)
-            return hub_err_set(err, "entry '%s': deeper than %d levels", path,
-                               WRITER_MAX_DEPTH);
+        if (++depth > max_depth)
+            return hub_err_setc(err, HUB_E_TOO_LARGE, "entry '%s': deeper than the limit "
+                                "of %" PRIu32 " levels", path, max_depth);
         if (!slash)
             return 0;
         p = slash + 1;
@@ -1107,6 +1309,11 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         return 0;
     }
 
+    uint64_t max = w->limits.max_bytes;
+    if (max && (e->size > max || w->content_bytes > max - e->size))
+        return hub_err_setc(err, HUB_E_TOO_LARGE, "entry '%s': the files hold more than the "
+                            "limit of %" PRIu64 " bytes", e->path, max);
+    w->content_bytes += e->size;
     n->content = content_new();
     if (!n->content)
         return hub_err_set(err, "out of memory");
@@ -1167,7 +1374,12 @@ int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
         return -1;
     if (e->type < FLIST_DIR || e->type > FLIST_SPECIAL)
         return hub_err_set(err, "entry '%s': unknown type %d", e->path, (int)e->type);
-    if (path_check(e->path, err) != 0)
+    if (path_check(e->path, w->limits.max_depth, err) != 0)
+        return err->code == HUB_E_TOO_LARGE ? writer_fail(w, err) : -1;
+    if (w->limits.max_entries && ++w->entries > w->limits.max_entries)
+        return limit_fail(w, err, "more entries than the limit of %" PRIu64,
+                          w->limits.max_entries);
+    if (flist_writer_check_time(w, err) != 0)
         return -1;
     if (e->path[0] == '\0')
         return 0;   /* the root keeps root:root 0755, time 0 (zflist putdir) */

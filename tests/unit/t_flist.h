@@ -143,6 +143,36 @@ static inline json_t *t_load_responses(const char *name)
     T_STREQ(t_v_, (want)); free(t_v_); } while (0)
 
 /* ---------------------------------------------------------------- */
+/* tar headers                                                       */
+/* ---------------------------------------------------------------- */
+
+/* Fills a ustar header block: name (< 100 bytes), size, type ('0' file,
+ * '1' hard link, '5' directory...), linkname (NULL for none), mode 0644,
+ * owner 0:0, time 0, checksum computed. For hand-made hostile archives
+ * that no tar writer would produce. */
+static inline void t_ustar_header(uint8_t h[512], const char *name, uint64_t size, char type,
+                                  const char *linkname)
+{
+    memset(h, 0, 512);
+    snprintf((char *)h, 100, "%s", name);
+    memcpy(h + 100, "0000644", 7);
+    memcpy(h + 108, "0000000", 7);
+    memcpy(h + 116, "0000000", 7);
+    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+    memcpy(h + 136, "00000000000", 11);
+    h[156] = (uint8_t)type;
+    if (linkname)
+        snprintf((char *)h + 157, 100, "%s", linkname);
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+}
+
+/* ---------------------------------------------------------------- */
 /* temporary directory                                               */
 /* ---------------------------------------------------------------- */
 

@@ -666,22 +666,8 @@ static void test_fuzzed_db(void)
 static void test_bomb(void)
 {
     uint64_t size = FLIST_MAX_DB_SIZE + (1u << 20);
-    uint8_t header[512] = { 0 };
-    /* ustar header */
-    strcpy((char *)header, "./flistdb.sqlite3");
-    memcpy(header + 100, "0000644", 7);
-    memcpy(header + 108, "0000000", 7);
-    memcpy(header + 116, "0000000", 7);
-    snprintf((char *)header + 124, 12, "%011llo", (unsigned long long)size);
-    memcpy(header + 136, "00000000000", 11);
-    header[156] = '0';
-    memcpy(header + 257, "ustar", 6);
-    memcpy(header + 263, "00", 2);
-    memset(header + 148, ' ', 8);
-    unsigned sum = 0;
-    for (int i = 0; i < 512; i++)
-        sum += header[i];
-    snprintf((char *)header + 148, 8, "%06o", sum);
+    uint8_t header[512];
+    t_ustar_header(header, "./flistdb.sqlite3", size, '0', NULL);
 
     size_t cap = 16u << 20;  /* level 1 packs zeros about 230:1 */
     uint8_t *out = malloc(cap);
