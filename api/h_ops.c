@@ -1,7 +1,8 @@
 /* h_ops.c - operations routes: /healthz (alive), /readyz (Redis, content
  * backend and directories), /metrics (Prometheus text: this instance's
  * counters, and the shared queue's gauges and counters read from Redis
- * with queue_stats_read) and the OpenAPI document generated from the route
+ * with queue_stats_read, bytes stored per user from usage.h) and the
+ * OpenAPI document generated from the route
  * table. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "metrics.h"
 #include "qpool.h"
 #include "router.h"
+#include "usage.h"
 
 enum MHD_Result h_healthz(api_req *r)
 {
@@ -56,9 +58,55 @@ static const char *route_name(size_t i)
     return i < n ? t[i].pattern : "unmatched";
 }
 
+/* Text being built by usage_line (doubling, so many users stay linear);
+ * oom once an append failed. */
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} text_buf;
+
+/* usage_stored_totals callback: one hub_backend_stored_bytes_total line
+ * (the label value escaped as the text format wants). */
+static void usage_line(void *ctx, const char *user, uint64_t bytes)
+{
+    text_buf *b = ctx;
+    char label[2 * 256 + 1];
+    size_t n = 0;
+    for (const char *c = user; *c && n + 2 < sizeof label; c++) {
+        if (*c == '\\' || *c == '"' || *c == '\n') {
+            label[n++] = '\\';
+            label[n++] = *c == '\n' ? 'n' : *c;
+        } else {
+            label[n++] = *c;
+        }
+    }
+    label[n] = '\0';
+    char line[sizeof label + 96];
+    int m = snprintf(line, sizeof line, "hub_backend_stored_bytes_total{user=\"%s\"} %llu\n",
+                     label, (unsigned long long)bytes);
+    if (b->oom || m < 0)
+        return;
+    if (b->len + (size_t)m + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)m + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, line, (size_t)m + 1);
+    b->len += (size_t)m;
+}
+
 /* The numbers of the shared queue (queue_stats_read, with a connection of
- * the api's pool): hub_queue_up 0 and no job lines when Redis cannot be
- * read (logged). Returns a malloc'ed text or NULL when out of memory. */
+ * the api's pool) and the bytes each user stored: hub_queue_up 0 and no
+ * job lines when Redis cannot be read (logged). Returns a malloc'ed text
+ * or NULL when out of memory. */
 static char *queue_metrics(api_req *r)
 {
     static const char up_help[] =
@@ -66,9 +114,16 @@ static char *queue_metrics(api_req *r)
         "# TYPE hub_queue_up gauge\n";
     hub_err err = {0};
     queue_stats st;
+    text_buf usage = {0};
     queue *q = qpool_get(r->srv->qpool, &err);
     int rc = q ? queue_stats_read(q, &st, &err) : -1;
+    if (rc == 0)
+        rc = usage_stored_totals(q, usage_line, &usage, &err);
     qpool_put(r->srv->qpool, q, rc < 0);
+    if (usage.oom) {
+        free(usage.p);
+        return NULL;
+    }
     char *out = NULL;
     int n;
     if (rc < 0) {
@@ -87,9 +142,14 @@ static char *queue_metrics(api_req *r)
                      "# HELP hub_jobs_dead_letters Jobs failed because no worker could finish them "
                      "(hub:jobs:dead).\n# TYPE hub_jobs_dead_letters gauge\nhub_jobs_dead_letters %lld\n"
                      "# HELP hub_workers Consumers of the job queue's consumer group.\n"
-                     "# TYPE hub_workers gauge\nhub_workers %lld\n",
-                     up_help, st.queued, st.running, st.done, st.failed, st.dead, st.consumers);
+                     "# TYPE hub_workers gauge\nhub_workers %lld\n"
+                     "# HELP hub_backend_stored_bytes_total Bytes of new chunks each user's "
+                     "jobs stored on the content backend.\n"
+                     "# TYPE hub_backend_stored_bytes_total counter\n%s",
+                     up_help, st.queued, st.running, st.done, st.failed, st.dead, st.consumers,
+                     usage.p ? usage.p : "");
     }
+    free(usage.p);
     return n < 0 ? NULL : out;
 }
 

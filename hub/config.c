@@ -120,9 +120,18 @@ static const config_key KEYS[] = {
     {KEY("worker-backend-retries", KT_INT, "4", worker_backend_retries), .min = 1, .max = 100},
     {KEY("worker-backend-backoff-ms", KT_INT, "1000", worker_backend_backoff_ms),
      .min = 1, .max = 600000},
+    /* limits per job, quotas */
     {KEY("merge-max-sources", KT_INT, "50", merge_max_sources), .min = 1, .max = 10000},
     {KEY("flist-max-size", KT_SIZE, "256M", flist_max_size), .min = 1 << 20,
      .max = (long long)16 << 30},
+    {KEY("job-max-expanded-size", KT_SIZE, "32G", job_max_expanded_size), .min = 1 << 20,
+     .max = (long long)1 << 50},
+    {KEY("job-max-entries", KT_INT, "1000000", job_max_entries), .min = 1, .max = 1000000000},
+    {KEY("job-max-depth", KT_INT, "256", job_max_depth), .min = 1, .max = FLIST_MAX_DEPTH},
+    {KEY("job-max-duration", KT_INT, "3600", job_max_duration), .min = 0, .max = 86400 * 7},
+    {KEY("quota-job-stored", KT_SIZE, "0", quota_job_stored), .min = 0, .max = (long long)1 << 50},
+    {KEY("quota-user-stored-per-day", KT_SIZE, "0", quota_user_stored_per_day), .min = 0,
+     .max = (long long)1 << 50},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),

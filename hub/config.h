@@ -62,9 +62,19 @@ typedef struct hub_config {
                                      content backend does not answer (4) */
     int worker_backend_backoff_ms;/* worker-backend-backoff-ms: first wait,
                                      doubled each attempt (1000) */
+
+    /* limits per job (a job past one fails naming it), quotas (0 = off) */
     int merge_max_sources;        /* merge-max-sources: flists one merge may take (50) */
     uint64_t flist_max_size;      /* flist-max-size: bytes an flist's database may expand to
                                      when the hub opens it, and all sources of a merge (256M) */
+    uint64_t job_max_expanded_size; /* job-max-expanded-size: file content of a build,
+                                       holes included, and its decompressed archive (32G) */
+    int job_max_entries;          /* job-max-entries: entries of a build (1000000) */
+    int job_max_depth;            /* job-max-depth: directory levels (256) */
+    int job_max_duration;         /* job-max-duration s a job may run (3600; 0 = no limit) */
+    uint64_t quota_job_stored;    /* quota-job-stored: bytes a job may store (0 = off) */
+    uint64_t quota_user_stored_per_day; /* quota-user-stored-per-day: bytes a user may
+                                       store per UTC day (0 = off) */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */

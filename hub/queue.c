@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "backend.h"
+#include "queue_run.h"
 #include "util.h"
 
 #define KEY_MAX 96   /* "hub:job:" + id + ":events" + NUL */
@@ -121,6 +122,11 @@ static redisReply *run(queue *q, hub_err *err, int argc, const char **argv)
         return NULL;
     }
     return r;
+}
+
+redisReply *queue_run(queue *q, hub_err *err, int argc, const char **argv)
+{
+    return run(q, err, argc, argv);
 }
 
 /* run() of any number of arguments with their lengths, the socket timeout

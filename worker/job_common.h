@@ -29,8 +29,10 @@
 
 #include <jansson.h>
 
+#include "flist.h"
 #include "hub_err.h"
 #include "job_msg.h"
+#include "queue.h"
 #include "watch.h"
 #include "worker.h"
 
@@ -46,6 +48,8 @@ typedef struct job_ctx {
     const char *user;
     const json_t *input;      /* the parsed input object */
     job_watch *watch;         /* progress and heartbeat of this job */
+    queue *q;                 /* the slot's queue connection (usage counters) */
+    int64_t started_ms;       /* util_mono_ms() when the job began */
 } job_ctx;
 
 /* The spooled file of an upload or upload-flist job: reads the input
@@ -54,6 +58,17 @@ typedef struct job_ctx {
  * fd (the caller closes it) with *in (borrowing from c->input) and *size,
  * or -1 with err. */
 int job_open_upload(const job_ctx *c, jobmsg_upload *in, off_t *size, hub_err *err);
+
+/* The bounds of a build of this job: the job-max-* keys, and the bytes it
+ * may store under quota-job-stored and what is left of the user's
+ * quota-user-stored-per-day, less `stored` (bytes earlier attempts
+ * stored). Returns 0, or -1 with err: HUB_E_TOO_LARGE when a quota is
+ * spent, or the queue's error reading the day's usage. */
+int job_build_limits(const job_ctx *c, uint64_t stored, flist_limits *l, hub_err *err);
+
+/* Adds bytes the job stored on the content backend to its user's usage
+ * (usage.h; a failure is logged, the job goes on). */
+void job_count_stored(const job_ctx *c, uint64_t bytes);
 
 /* After an operation that needed the content backend failed with err:
  * unless err->code is HUB_E_UNAVAILABLE (the backend could not be reached or

@@ -33,10 +33,11 @@ static int apply_metadata(job_ctx *c, const jobmsg_upload *in, flist_writer *w, 
     return rc;
 }
 
-/* One build attempt from the start of the spool into the staging file.
- * Returns 0 or -1 with err. */
+/* One build attempt from the start of the spool into the staging file,
+ * within the job's limits. Adds the bytes it stored on the backend to
+ * *stored (failed or not). Returns 0 or -1 with err. */
 static int build_once(job_ctx *c, const jobmsg_upload *in, int fd, off_t size, const stage *st,
-                      flist_stats *stats, hub_err *err)
+                      flist_stats *stats, uint64_t *stored, hub_err *err)
 {
     if (lseek(fd, 0, SEEK_SET) != 0)
         return hub_err_set(err, "rewind the upload spool file: %m");
@@ -45,6 +46,8 @@ static int build_once(job_ctx *c, const jobmsg_upload *in, int fd, off_t size, c
         .backend = &c->ws->cfg->backend_internal,
         .total_hint = (uint64_t)size,
     };
+    if (job_build_limits(c, *stored, &o.limits, err) != 0)
+        return -1;
     flist_writer *w = flist_writer_new(&o, err);
     if (!w)
         return -1;
@@ -56,6 +59,7 @@ static int build_once(job_ctx *c, const jobmsg_upload *in, int fd, off_t size, c
     }
     if (rc == 0)
         rc = flist_writer_finish(w, st->path, stats, err);
+    *stored += flist_writer_stored(w);
     flist_writer_free(w);
     return rc;
 }
@@ -74,16 +78,18 @@ int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
         return -1;
     }
     flist_stats stats;
+    uint64_t stored = 0;
     int rc;
     for (int attempt = 1;; attempt++) {
         if (job_watch_lost(c->watch)) {
             rc = JOB_ABANDONED;
             break;
         }
-        rc = build_once(c, &in, fd, size, &st, &stats, err);
+        rc = build_once(c, &in, fd, size, &st, &stats, &stored, err);
         if (rc == 0 || !job_backend_retry(c, attempt, err))
             break;
     }
+    job_count_stored(c, stored);
     close(fd);
     if (rc == -1 && filename)
         hub_err_prefix(err, "%s", filename);

@@ -191,12 +191,13 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
         json_decref(job);
         return;
     }
+    long long t0 = util_mono_ms();
     job_ctx ctx = {
-        .ws = s->ws, .id = c->job_id, .user = user, .input = input, .watch = watch,
+        .ws = s->ws, .id = c->job_id, .user = user ? user : "", .input = input, .watch = watch,
+        .q = *qp, .started_ms = t0,
     };
     log_info("job %s: %s for %s (delivery %lld) on %s", c->job_id, type ? type : "?",
              user ? user : "?", c->deliveries, s->consumer);
-    long long t0 = util_mono_ms();
     json_t *result = NULL, *final_event = NULL;
     int rc = jobmsg_kind_parse(type, &ctx.kind, &err);
     if (rc == 0)

@@ -1,6 +1,7 @@
 /* watch.c - the companion thread of a running job: heartbeat, throttled
  * progress events, take-over detection (watch.h). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct job_watch {
     int flushed;                 /* progress publishing is over */
     atomic_int lost;             /* taken over by another consumer */
     long long next_heartbeat;
+    long long heartbeat_until;   /* monotonic ms; 0 = for ever (see watch_main) */
     /* progress wanted by the job, and the last one published */
     int want_progress, have_want;
     char want_msg[256];
@@ -127,6 +129,18 @@ static void *watch_main(void *arg)
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         long long now = util_mono_ms();
+        /* A job past job-max-duration has failed itself wherever it checks
+         * the time (the writer does per chunk); one still running a
+         * reclaim period later is stuck elsewhere: no more heartbeats, so
+         * the queue hands it on and dead-letters it after
+         * job-max-deliveries instead of it holding the queue for ever. */
+        if (w->heartbeat_until && now >= w->heartbeat_until && now >= w->next_heartbeat) {
+            log_error("job %s: still running %lld s past job-max-duration; no more "
+                      "heartbeats", w->job, (now - w->heartbeat_until) / 1000 +
+                      w->ws->reclaim_idle_ms / 1000);
+            w->heartbeat_until = 0;
+            w->next_heartbeat = LLONG_MAX;
+        }
         if (now >= w->next_heartbeat && !atomic_load(&w->lost)) {
             hub_err err;
             if (heartbeat_locked(w, &err) < 0)
@@ -167,7 +181,11 @@ job_watch *job_watch_start(const worker_settings *ws, const char *consumer,
         return NULL;
     }
     /* The claim itself reset the idle time: first heartbeat one period on. */
-    w->next_heartbeat = util_mono_ms() + ws->heartbeat_ms;
+    long long now = util_mono_ms();
+    w->next_heartbeat = now + ws->heartbeat_ms;
+    if (ws->cfg->job_max_duration > 0)
+        w->heartbeat_until = now + (long long)ws->cfg->job_max_duration * 1000 +
+                             ws->reclaim_idle_ms;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     int rc = pthread_create(&w->thread, NULL, watch_main, w);

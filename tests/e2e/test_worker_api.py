@@ -26,8 +26,12 @@ BIN = os.environ.get("HUB_BIN", "build/bin")
 ME = "Administrator"
 
 
-class WholeHub(unittest.TestCase):
+class HubCase(unittest.TestCase):
+    """A whole hub for a test class: api, worker, queue Redis and a content
+    backend (KIND redis or zdb), configured with CONFIG on top of the
+    common keys. No tests of its own."""
     KIND = "redis"
+    CONFIG = {}
 
     @classmethod
     def setUpClass(cls):
@@ -42,7 +46,7 @@ class WholeHub(unittest.TestCase):
             "backend-public-port": str(PUBLIC_BACKEND["port"]),
             "backend-public-name": PUBLIC_BACKEND["namespace"],
             "job-wait-timeout": "60",
-            "flist-max-size": "1M",
+            **cls.CONFIG,
         }).__enter__()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("HUB_") or k in ("HUB_BIN", "HUB_TESTDATA", "HUB_SOURCE")}
@@ -80,6 +84,16 @@ class WholeHub(unittest.TestCase):
         h = {"Content-Type": ctype}
         h.update(headers or {})
         return self.api.request("POST", route, h, body, timeout=120)
+
+    def upload_async(self, filename, data, route="/api/flist/me/upload"):
+        """Queues an upload; returns its finished job's payload."""
+        status, _, body = self.post_file(route + "?async=1", filename, data)
+        self.assertEqual(status, 202, body)
+        return self.wait_job(json.loads(body)["payload"]["job"], timeout=120)
+
+
+class WholeHub(HubCase):
+    CONFIG = {"flist-max-size": "1M"}
 
     def test_upload_compat(self):
         status, _, body = self.post_file("/api/flist/me/upload", "my image.tar.gz",
