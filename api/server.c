@@ -20,6 +20,7 @@
 #include "request.h"
 #include "waiters.h"
 #include "cache.h"
+#include "flist.h"
 #include "housekeeping.h"
 #include "log.h"
 #include "reply_store.h"
@@ -397,6 +398,7 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
     if (srv->cfg.reply_cache_size > 0 &&
         !(srv->replies = reply_store_open(srv->cfg.reply_cache_dir, srv->cfg.reply_cache_size, err)))
         return -1;
+    flist_set_max_db_size(srv->cfg.flist_max_size);
     if (!(srv->inflight = singleflight_new()))
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (!(srv->qpool = qpool_new(srv->cfg.redis_url, srv->cfg.job_ttl)))

@@ -5,8 +5,9 @@
 set -euo pipefail
 
 PKGS=(
-  # toolchain
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  # toolchain (libclang-rt: the ASan, TSan and libFuzzer runtimes; llvm:
+  # llvm-symbolizer, for the sanitizers' stack traces)
+  build-essential cmake pkg-config clang libclang-rt-14-dev llvm
   # libraries (ARCHITECTURE.md "Libraries")
   libsodium-dev libsnappy-dev libhiredis-dev libjansson-dev libarchive-dev
   libsqlite3-dev zlib1g-dev libssl-dev libcurl4-openssl-dev

@@ -1,7 +1,7 @@
 /* fuzz_capnp.c - libFuzzer target for the flist row decoders (Dir and ACI);
  * whatever decodes is re-encoded and decoded again, which must succeed.
- * Not part of ctest. Build and run (from the source root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon -Iproto tests/fuzz/fuzz_capnp.c proto/capn.c proto/flist_schema.c engine/flist_model.c base/hub_err.c -o fuzz_capnp && ./fuzz_capnp -max_total_time=60
+ * Built with HUB_FUZZ (tests/fuzz/CMakeLists.txt), run by tests/fuzz/run.sh.
+ * Corpus: tests/fuzz/corpus/capnp (the Dir and ACI rows of tests/data flists).
  */
 #include <stdint.h>
 #include <stdlib.h>
