@@ -157,6 +157,11 @@ static int gunzip_whole(const uint8_t *in, size_t len, size_t cap,
     size_t isize = (size_t)in[len - 4] | (size_t)in[len - 3] << 8 |
                    (size_t)in[len - 2] << 16 | (size_t)in[len - 1] << 24;
     size_t size = isize + 1;  /* +1: the end is seen without a regrowth */
+    /* ISIZE is the sender's word: deflate expands at most 1032:1, so an
+     * 18-byte upload cannot make us reserve a GiB */
+    size_t ratio_cap = len * 1032 + 4096;
+    if (size > ratio_cap)
+        size = ratio_cap;
     if (size < 4096)
         size = 4096;
     if (size > cap)

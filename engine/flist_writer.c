@@ -816,6 +816,8 @@ static int flush_ready(flist_writer *w, hub_err *err)
     return partial ? run_batch_task(w, err) : 0;
 }
 
+static void slot_release(flist_writer *w, wslot *s);
+
 /* Returns a slot to fill (state SLOT_FILLING). Waits while none is free;
  * without a collector thread, reaps a batch itself. Returns 0 or -1 with
  * err (the writer's failure). */
@@ -829,10 +831,23 @@ static int slot_acquire(flist_writer *w, wslot **out, hub_err *err)
         if (failed_locked(w, err))
             return -1;
         for (size_t i = 0; i < w->nslots; i++) {
-            if (w->slots[i].state == SLOT_FREE) {
-                w->slots[i].state = SLOT_FILLING;
+            wslot *s = &w->slots[i];
+            if (s->state == SLOT_FREE) {
+                s->state = SLOT_FILLING;
                 pthread_mutex_unlock(&w->mu);
-                *out = &w->slots[i];
+                /* buffers on first use: a small archive needs a few of
+                 * the ~1.1 MiB slots, not all of them */
+                if (!s->plain && !(s->plain = malloc(FLIST_CHUNK_SIZE))) {
+                    slot_release(w, s);
+                    hub_err_set(err, "out of memory");
+                    return writer_fail(w, err);
+                }
+                if (!s->cipher && !(s->cipher = malloc(chunk_cipher_bound(FLIST_CHUNK_SIZE)))) {
+                    slot_release(w, s);
+                    hub_err_set(err, "out of memory");
+                    return writer_fail(w, err);
+                }
+                *out = s;
                 return 0;
             }
         }
@@ -994,7 +1009,7 @@ static int feed_content(flist_writer *w, const flist_src_entry *e, wcontent *c,
                 continue;
             }
         }
-        wslot *s;
+        wslot *s = NULL;
         if (slot_acquire(w, &s, err) != 0)
             return -1;
         if (!zero) {
@@ -1099,13 +1114,8 @@ flist_writer *flist_writer_new(const flist_writer_opts *opts, hub_err *err)
     if (!w->slots || !w->ready || !w->batch || !w->batch_ids || !w->batch_vals || !w->batch_lens ||
         !w->batch_present)
         goto nomem;
-    for (size_t i = 0; i < w->nslots; i++) {
-        w->slots[i].w = w;
-        w->slots[i].plain = malloc(FLIST_CHUNK_SIZE);
-        w->slots[i].cipher = malloc(chunk_cipher_bound(FLIST_CHUNK_SIZE));
-        if (!w->slots[i].plain || !w->slots[i].cipher)
-            goto nomem;
-    }
+    for (size_t i = 0; i < w->nslots; i++)
+        w->slots[i].w = w;   /* buffers come with first use (slot_acquire) */
 
     /* the root: root:root 0755, time 0 (zflist init) */
     w->root = node_new(w, "", 0, FLIST_DIR);
