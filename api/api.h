@@ -78,6 +78,10 @@ struct api_req {
     char *body;                    /* small bodies (merge JSON, urlencoded) */
     size_t body_len, body_cap;
     int body_too_large;
+    int refusal_status;            /* a refusal found mid-body, sent at its end */
+    int refusal_gate;              /* ... in the gate's form (api_ferror) */
+    char refusal_msg[HUB_ERR_MAX];
+    uint64_t drained;              /* body bytes dropped since */
     /* compatibility-mode wait */
     api_wait *wait;
 };

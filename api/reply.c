@@ -15,20 +15,27 @@ enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp)
         return MHD_NO;
     if (!MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    r->status = status;
-    r->replied = 1;
-    api_count_request(r);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        /* counted only when it goes out: a reply libmicrohttpd refused
+         * (the connection closes) counts as 499 at completion */
+        r->status = status;
+        r->replied = 1;
+        api_count_request(r);
+    }
     return ret;
 }
 
 enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *resp)
 {
-    r->status = status;
-    r->replied = 1;
-    api_count_request(r);
-    return MHD_queue_response(r->conn, (unsigned)status, resp);
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    if (ret == MHD_YES) {
+        r->status = status;
+        r->replied = 1;
+        api_count_request(r);
+    }
+    return ret;
 }
 
 struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len)

@@ -20,6 +20,7 @@
 #include "request.h"
 #include "waiters.h"
 #include "cache.h"
+#include "errors.h"
 #include "flist.h"
 #include "housekeeping.h"
 #include "log.h"
@@ -68,15 +69,16 @@ static enum MHD_Result reply_405(api_req *r, unsigned allow)
     return api_respond(r, 405, resp);
 }
 
-/* The API gate (§12.4). Returns 1 when the request may go on. */
-static int gate(api_req *r)
+/* The API gate (§12.4): 0 when the request may go on, else the refusal's
+ * status (r->auth.message says why). */
+static int gate_check(api_req *r)
 {
+    r->gated = 1;
     const char *authz = api_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *active = api_cookie(r, "active-user");
     if (auth_api_gate(r->srv->auth, authz, active, api_unix_now(), &r->auth) == 0)
-        return 1;
-    api_ferror(r, r->auth.status, r->auth.message);
-    return 0;
+        return 0;
+    return r->auth.status;
 }
 
 /* The reply for a request that routing refused (404, 405, OPTIONS, NUL). */
@@ -91,9 +93,79 @@ static enum MHD_Result reply_unrouted(api_req *r)
     return reply_405(r, r->allow);
 }
 
+/* Bytes of body read and dropped after a refusal found mid-body, before
+ * the connection is cut off without the refusal. */
+#define REFUSAL_DRAIN_MAX (64ull << 20)
+
+/* Largest body kept in memory (merge JSON, forms). */
+#define SMALL_BODY_MAX (1u << 20)
+
+/* A refusal found while the body arrives. libmicrohttpd (0.9.7x) sends no
+ * reply before it has the whole request: the rest of the body is read and
+ * dropped and the refusal goes out at its end (a body still going
+ * REFUSAL_DRAIN_MAX bytes later is cut off without it). The spool file
+ * goes at once. Returns MHD_YES. */
+static enum MHD_Result refuse_body(api_req *r, int status, const char *msg)
+{
+    upload_discard(r->upload);
+    r->refusal_status = status;
+    snprintf(r->refusal_msg, sizeof r->refusal_msg, "%s", msg);
+    return MHD_YES;
+}
+
+/* Content-Length of the request (0 when absent or unreadable). */
+static unsigned long long content_length(api_req *r)
+{
+    const char *v = api_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end;
+    unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+    return v && *end == '\0' ? n : 0;
+}
+
+/* A refusal known from the headers (auth, declared size). Sent at once to
+ * a client that asked "Expect: 100-continue" or announced a body too long
+ * to read (it sees the reply if it reads while sending, as curl does);
+ * otherwise after its body was read and dropped, since most clients read
+ * nothing before they have sent everything. Returns MHD_YES or MHD_NO. */
+static enum MHD_Result refuse_headers(api_req *r, int status, const char *msg, int gate_form)
+{
+    const char *expect = api_header(r, MHD_HTTP_HEADER_EXPECT);
+    int now = (expect && strcasecmp(expect, "100-continue") == 0) ||
+              content_length(r) > REFUSAL_DRAIN_MAX;
+    if (now) {
+        upload_discard(r->upload);
+        return gate_form ? api_ferror(r, status, msg) : api_error(r, status, msg);
+    }
+    r->refusal_gate = gate_form;
+    return refuse_body(r, status, msg);
+}
+
+/* Appends body bytes of a small-body route to r->body. Returns 0, or the
+ * refusal's status (413 past SMALL_BODY_MAX, 500 out of memory). */
+static int keep_small_body(api_req *r, const char *data, size_t n)
+{
+    if (r->body_len + n > SMALL_BODY_MAX) {
+        r->body_too_large = 1;
+        return 413;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t nc = (r->body_len + n + 1) * 2;
+        char *nb = realloc(r->body, nc);
+        if (!nb)
+            return 500;
+        r->body = nb;
+        r->body_cap = nc;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
 /* The access handler. Replies are queued from the second call on (MHD
  * keeps the connection alive only then), except early refusals of request
- * bodies (auth, size), which close the connection on purpose. */
+ * bodies (auth, size), which close the connection on purpose; refusals
+ * found mid-body wait for its end (refuse_body). */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -125,17 +197,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* routes with a body: refuse before reading it */
         if (atomic_load(&srv->stopping))
             return api_page(r, 503);
-        if (r->route->auth == AUTH_BEARER) {
-            r->gated = 1;
-            if (!gate(r))
-                return MHD_YES;
-        }
+        int st;
+        if (r->route->auth == AUTH_BEARER && (st = gate_check(r)) != 0)
+            return refuse_headers(r, st, r->auth.message, 1);
         if (r->route->body == BODY_MULTIPART) {
-            int st = upload_begin(r, &err);
-            if (st) {
-                upload_discard(r->upload);
-                return api_error(r, st, err.msg);
-            }
+            if (upload_begin(r, &err) != 0)
+                return refuse_headers(r, api_status_of(err.code), err.msg, 0);
+        } else if (content_length(r) > SMALL_BODY_MAX) {
+            r->body_too_large = 1;
+            return refuse_headers(r, 413, "request body too large (more than 1 MiB)", 0);
         }
         return MHD_YES;
     }
@@ -149,51 +219,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->refusal_status) {
+            r->drained += n;
+            return r->drained > REFUSAL_DRAIN_MAX ? MHD_NO : MHD_YES;
+        }
         if (r->route_rc || r->has_nul || r->route->body == BODY_NONE)
             return MHD_YES; /* bodies of other routes are discarded */
         if (r->route->body == BODY_MULTIPART) {
-            int st = upload_feed(r, upload_data, n, &err);
-            if (st) {
-                upload_discard(r->upload);
-                return api_error(r, st, err.msg);
-            }
+            if (upload_feed(r, upload_data, n, &err) != 0)
+                return refuse_body(r, api_status_of(err.code), err.msg);
         } else {
-            const size_t limit = 1 << 20;
-            if (r->body_len + n > limit) {
-                r->body_too_large = 1;
-                return api_error(r, 413, "request body too large (more than 1 MiB)");
-            }
-            if (r->body_len + n + 1 > r->body_cap) {
-                size_t nc = (r->body_len + n + 1) * 2;
-                char *nb = realloc(r->body, nc);
-                if (!nb)
-                    return api_page(r, 500);
-                r->body = nb;
-                r->body_cap = nc;
-            }
-            memcpy(r->body + r->body_len, upload_data, n);
-            r->body_len += n;
-            r->body[r->body_len] = '\0';
+            int st = keep_small_body(r, upload_data, n);
+            if (st)
+                return refuse_body(r, st, st == 413 ? "request body too large (more than 1 MiB)"
+                                                    : "out of memory");
         }
         return MHD_YES;
     }
 
     /* the request is complete (or resumed after a wait) */
+    if (r->refusal_status)
+        return r->refusal_gate ? api_ferror(r, r->refusal_status, r->refusal_msg)
+                               : api_error(r, r->refusal_status, r->refusal_msg);
     if (r->route_rc)
         return reply_unrouted(r);
     if (r->has_nul)
         return api_error(r, 400, "invalid name: NUL bytes are not allowed");
     if (r->route->auth == AUTH_BEARER && !r->gated) {
-        r->gated = 1;
-        if (!gate(r))
-            return MHD_YES;
+        int st = gate_check(r);
+        if (st)
+            return api_ferror(r, st, r->auth.message);
     }
-    if (r->upload && !r->wait) {
-        int st = upload_end(r, &err);
-        if (st) {
-            upload_discard(r->upload);
-            return api_error(r, st, err.msg);
-        }
+    if (r->upload && !r->wait && upload_end(r, &err) != 0) {
+        upload_discard(r->upload);
+        return api_fail(r, &err);
     }
     return r->route->fn(r);
 }

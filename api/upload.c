@@ -114,19 +114,19 @@ int upload_begin(api_req *r, hub_err *err)
         char *end;
         unsigned long long n = strtoull(len, &end, 10);
         if (*end == '\0' && n > c->max_upload_size)
-            return hub_err_set(err, "upload too large: %llu bytes, the limit is %llu", n,
-                               (unsigned long long)c->max_upload_size), 413;
+            return hub_err_setc(err, HUB_E_TOO_LARGE, "upload too large: %llu bytes, the "
+                                "limit is %llu", n, (unsigned long long)c->max_upload_size);
     }
     api_upload *u = calloc(1, sizeof *u);
     if (!u)
-        return hub_err_set(err, "out of memory"), 500;
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     r->upload = u;
     u->fd = -1;
     u->meta_bytes = MAX_META_BYTES;
     u->metadata = json_object();
     u->fields = json_object();
     if (!u->metadata || !u->fields)
-        return hub_err_set(err, "out of memory"), 500;
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     const char *ctype = api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0)
         return 0; /* no file part: the handler answers "no file found" */
@@ -140,16 +140,16 @@ int upload_begin(api_req *r, hub_err *err)
     char path[PATH_MAX];
     char *abs = realpath(c->upload_dir, NULL);
     if (!abs)
-        return hub_err_set(err, "upload directory %s: %s", c->upload_dir, strerror(errno)), 500;
+        return hub_err_set(err, "upload directory %s: %s", c->upload_dir, strerror(errno));
     int n = snprintf(path, sizeof path, "%s/upload-%s.part", abs, hex);
     free(abs);
     if (n < 0 || (size_t)n >= sizeof path)
-        return hub_err_set(err, "upload directory path too long"), 500;
+        return hub_err_set(err, "upload directory path too long");
     u->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (u->fd < 0)
-        return hub_err_set(err, "cannot create the spool file: %s", strerror(errno)), 500;
+        return hub_err_set(err, "cannot create the spool file: %s", strerror(errno));
     if (!(u->spool_path = strdup(path)))
-        return hub_err_set(err, "out of memory"), 500;
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -159,15 +159,15 @@ int upload_feed(api_req *r, const char *data, size_t size, hub_err *err)
     u->body_bytes += size;
     if (u->body_bytes > r->srv->cfg.max_upload_size) {
         u->too_large = 1;
-        return hub_err_set(err, "upload too large: the limit is %llu bytes",
-                           (unsigned long long)r->srv->cfg.max_upload_size), 413;
+        return hub_err_setc(err, HUB_E_TOO_LARGE, "upload too large: the limit is %llu bytes",
+                            (unsigned long long)r->srv->cfg.max_upload_size);
     }
     if (!u->pp)
         return 0; /* not multipart: discarded */
     if (MHD_post_process(u->pp, data, size) != MHD_YES) {
         if (u->error[0])
-            return hub_err_set(err, "%s", u->error), u->bad ? 400 : 500;
-        return hub_err_set(err, "malformed multipart body"), 400;
+            return hub_err_setc(err, u->bad ? HUB_E_INVALID : HUB_E_FAILED, "%s", u->error);
+        return hub_err_setc(err, HUB_E_INVALID, "malformed multipart body");
     }
     return 0;
 }
@@ -183,7 +183,7 @@ int upload_end(api_req *r, hub_err *err)
         int rc = fsync(u->fd);
         if (close(u->fd) < 0 || rc < 0) {
             u->fd = -1;
-            return hub_err_set(err, "cannot write the upload: %s", strerror(errno)), 500;
+            return hub_err_set(err, "cannot write the upload: %s", strerror(errno));
         }
         u->fd = -1;
     }

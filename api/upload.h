@@ -27,15 +27,18 @@ struct api_upload {
     char error[256];
 };
 
-/* Prepares r->upload for a multipart body: checks Content-Type and
- * Content-Length against the limit. Returns 0, or the HTTP status of the
- * refusal with err (413 too large, 400 not multipart). */
+/* Prepares r->upload for a multipart body: checks Content-Length against
+ * the limit, opens the spool file. Returns 0, or -1 with err (code
+ * HUB_E_TOO_LARGE, or a server failure). A body that is not multipart is
+ * accepted and discarded (the handler answers "no file found"). */
 int upload_begin(api_req *r, hub_err *err);
 
-/* Feeds body bytes. Returns 0, or 413 / 400 / 500 with err. */
+/* Feeds body bytes. Returns 0, or -1 with err: HUB_E_TOO_LARGE past
+ * max-upload-size, HUB_E_INVALID for a malformed body or too many or too
+ * large fields, another code for a server failure. */
 int upload_feed(api_req *r, const char *data, size_t size, hub_err *err);
 
-/* Ends the body (flushes, closes the spool file). Returns 0 or 500. */
+/* Ends the body (flushes, closes the spool file). Returns 0 or -1 with err. */
 int upload_end(api_req *r, hub_err *err);
 
 /* Removes the spool file now (a refused upload), before the reply goes

@@ -2,6 +2,7 @@
 docker), what the api queues, compatibility and async modes, the job status
 and event routes against jobs this test writes into Redis itself, and the
 exact requests zflist sends (FLIST-FORMAT.md §11) replayed byte for byte."""
+import http.client
 import json
 import os
 import threading
@@ -202,6 +203,50 @@ class Jobs(unittest.TestCase):
             self.assertEqual(st, 413)
             self.assertIn("upload too large", json.loads(data)["message"])
             self.assertEqual(os.listdir(a2.upload_dir), [])
+
+    def chunked(self, api, path, ctype, body):
+        """POSTs body with Transfer-Encoding: chunked (no Content-Length, so
+        a limit is only found while the body arrives); returns (status,
+        parsed JSON)."""
+        conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+        try:
+            pieces = (body[i:i + 16384] for i in range(0, len(body), 16384))
+            conn.request("POST", path, body=pieces, headers={"Content-Type": ctype},
+                         encode_chunked=True)
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    def test_refusals_mid_body_are_answered(self):
+        """Limits found while the body arrives get their status and message
+        (libmicrohttpd cannot reply mid-body: the rest is read and dropped
+        first), not a closed connection; /metrics counts what was sent."""
+        with RedisServer() as r2, ApiServer({"authentication": "false", "max-upload-size": "1K"},
+                                            redis=r2) as a2:
+            ctype, body = multipart({}, [("file", "big.tar.gz", b"x" * 4096)])
+            self.assertEqual(self.chunked(a2, "/api/flist/me/upload", ctype, body),
+                             (413, {"status": "error",
+                                    "message": "upload too large: the limit is 1024 bytes"}))
+            self.assertEqual(os.listdir(a2.upload_dir), [])
+        fields = {"metadata-k%d" % i: "v" for i in range(200)}
+        ctype, body = multipart(fields, [("file", "a.tar.gz", b"x")])
+        msg = {"status": "error", "message": "too many or too large metadata fields"}
+        self.assertEqual(self.chunked(self.api, "/api/flist/me/upload", ctype, body), (400, msg))
+        ctype, body = multipart({"metadata-big": "v" * 100000}, [("file", "a.tar.gz", b"x")])
+        st, _, data = self.api.request("POST", "/api/flist/me/upload", {"Content-Type": ctype}, body)
+        self.assertEqual((st, json.loads(data)), (400, msg))
+        big = b"[" + b'"a/b",' * 400000 + b'"a/b"]'
+        too_large = {"status": "error", "message": "request body too large (more than 1 MiB)"}
+        self.assertEqual(self.chunked(self.api, "/api/flist/me/merge/m", "application/json", big),
+                         (413, too_large))
+        st, _, data = self.api.request("POST", "/api/flist/me/merge/m",
+                                       {"Content-Type": "application/json"}, big)
+        self.assertEqual((st, json.loads(data)), (413, too_large))
+        _, _, text = self.api.request("GET", "/metrics")
+        lines = text.decode().splitlines()
+        self.assertIn('hub_http_requests_total{route="/api/flist/me/merge/<target>",status="413"} 2',
+                      lines)
 
     # ---- merge ----
 

@@ -34,6 +34,7 @@
 
 #include "api.h"
 #include "request.h"
+#include "errors.h"
 #include "upload.h"
 
 #define MAX_UPLOAD 8192          /* small, so that the 413 path is reachable */
@@ -102,10 +103,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->status = 500;
-        int st = upload_begin(r, &err);
-        if (st) {
+        if (upload_begin(r, &err) != 0) {
             upload_discard(r->upload);
-            return reply(r, st);
+            return reply(r, api_status_of(err.code));
         }
         return MHD_YES;
     }
@@ -130,17 +130,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->body_len += n;
             r->body[r->body_len] = '\0';
         }
-        int st = upload_feed(r, upload_data, n, &err);
-        if (st) {
+        if (upload_feed(r, upload_data, n, &err) != 0) {
             upload_discard(r->upload);
-            return reply(r, st);
+            return reply(r, api_status_of(err.code));
         }
         return MHD_YES;
     }
-    int st = upload_end(r, &err);
-    if (st) {
+    if (upload_end(r, &err) != 0) {
         upload_discard(r->upload);
-        return reply(r, st);
+        return reply(r, api_status_of(err.code));
     }
     check_upload(r);
     free(form_field(r, "image"));
