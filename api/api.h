@@ -30,6 +30,7 @@ typedef struct reply_store reply_store;
 typedef struct qpool qpool;
 typedef struct api_waiters api_waiters;
 typedef struct singleflight singleflight;
+typedef struct conn_guard conn_guard;
 
 /* The process-wide state, immutable while serving except where noted. */
 typedef struct api_server {
@@ -42,6 +43,7 @@ typedef struct api_server {
     api_waiters *waiters;          /* requests waiting on jobs (waiters.h) */
     singleflight *inflight;        /* flists being loaded for a reply (singleflight.h) */
     api_metrics *metrics;
+    conn_guard *guard;             /* header deadline, body rate (conn_guard.h) */
     struct MHD_Daemon *daemon;
     _Atomic int stopping;          /* SIGTERM received */
     _Atomic long generation;       /* bumped by every local change */

@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "conn_guard.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -164,11 +165,19 @@ enum MHD_Result h_metrics(api_req *r)
     }
     size_t items, bytes;
     cache_stats(r->srv->cache, &items, &bytes);
+    uint64_t cut_headers, cut_body;
+    conn_guard_counts(r->srv->guard, &cut_headers, &cut_body);
     char *all = NULL;
     int n = asprintf(&all, "%s%s# HELP hub_cache_items Items in the reply cache.\n# TYPE hub_cache_items gauge\n"
                            "hub_cache_items %zu\n# HELP hub_cache_bytes Bytes in the reply cache.\n"
-                           "# TYPE hub_cache_bytes gauge\nhub_cache_bytes %zu\n",
-                     text, jobs, items, bytes);
+                           "# TYPE hub_cache_bytes gauge\nhub_cache_bytes %zu\n"
+                           "# HELP hub_connections_cut_total Connections cut for sending their headers "
+                           "or body too slowly (request-header-timeout, request-body-min-rate).\n"
+                           "# TYPE hub_connections_cut_total counter\n"
+                           "hub_connections_cut_total{reason=\"slow-headers\"} %llu\n"
+                           "hub_connections_cut_total{reason=\"slow-body\"} %llu\n",
+                     text, jobs, items, bytes, (unsigned long long)cut_headers,
+                     (unsigned long long)cut_body);
     free(text);
     free(jobs);
     return api_text_take(r, 200, "text/plain; version=0.0.4", all, n);

@@ -20,6 +20,7 @@
 #include "request.h"
 #include "waiters.h"
 #include "cache.h"
+#include "conn_guard.h"
 #include "errors.h"
 #include "flist.h"
 #include "housekeeping.h"
@@ -186,6 +187,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->is_head = strcmp(method, "HEAD") == 0;
         r->t0_ns = api_now_ns();
         r->status = 500;
+        /* the headers are in: a body follows, or the request is served */
+        const char *te = api_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        conn_guard_phase(conn, content_length(r) > 0 || te ? CONN_BODY : CONN_SERVING);
         if (request_split_path(r, url) < 0)
             r->route_rc = -1;
         else
@@ -219,6 +223,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        conn_guard_body(conn, n);
         if (r->refusal_status) {
             r->drained += n;
             return r->drained > REFUSAL_DRAIN_MAX ? MHD_NO : MHD_YES;
@@ -238,6 +243,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     /* the request is complete (or resumed after a wait) */
+    conn_guard_phase(conn, CONN_SERVING);
     if (r->refusal_status)
         return r->refusal_gate ? api_ferror(r, r->refusal_status, r->refusal_msg)
                                : api_error(r, r->refusal_status, r->refusal_msg);
@@ -275,6 +281,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     api_req *r = *con_cls;
+    /* a kept-alive connection waits for its next request's headers */
+    conn_guard_phase(conn, CONN_HEADERS);
     if (!r)
         return;
     api_count_request(r);
@@ -491,6 +499,9 @@ int server_start(api_server *srv, hub_err *err)
     unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
+    if (!srv->guard &&
+        !(srv->guard = conn_guard_start(c->request_header_timeout, c->request_body_min_rate, err)))
+        return -1;
     char why[512] = "";
     start_error = why;
     start_error_size = sizeof why;
@@ -505,6 +516,7 @@ int server_start(api_server *srv, hub_err *err)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, srv->guard,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
         MHD_OPTION_END);
     start_error = NULL;
@@ -560,6 +572,8 @@ void server_stop(api_server *srv)
     housekeeping_stop(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    conn_guard_stop(srv->guard);   /* after every connection closed */
+    srv->guard = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
     log_info("stopped");
@@ -567,6 +581,12 @@ void server_stop(api_server *srv)
 
 void server_free(api_server *srv)
 {
+    if (srv->daemon) {
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+    conn_guard_stop(srv->guard);
+    srv->guard = NULL;
     waiters_free(srv->waiters);
     qpool_free(srv->qpool);
     singleflight_free(srv->inflight);

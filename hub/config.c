@@ -156,8 +156,11 @@ static const config_key KEYS[] = {
     {KEY("session-key", KT_SECRET, "", session_key), .min = 32, .max = 512},
     /* limits */
     {KEY("threads", KT_INT, "0", threads), .min = 0, .max = 1024},
-    {KEY("max-connections", KT_INT, "1024", max_connections), .min = 1, .max = 1000000},
-    {KEY("max-connections-per-ip", KT_INT, "0", max_connections_per_ip), .min = 0, .max = 1000000},
+    {KEY("max-connections", KT_INT, "4096", max_connections), .min = 1, .max = 1000000},
+    {KEY("max-connections-per-ip", KT_INT, "128", max_connections_per_ip), .min = 0, .max = 1000000},
+    {KEY("request-header-timeout", KT_INT, "15", request_header_timeout), .min = 1, .max = 3600},
+    {KEY("request-body-min-rate", KT_SIZE, "1K", request_body_min_rate), .min = 0,
+     .max = (long long)1 << 40},
     {KEY("connection-timeout", KT_INT, "60", connection_timeout), .min = 1, .max = 86400},
     {KEY("connection-memory-limit", KT_SIZE, "16K", connection_memory),
      .min = 8192, .max = 16 << 20},

@@ -106,9 +106,13 @@ typedef struct hub_config {
 
     /* limits */
     int threads;                  /* threads: HTTP thread pool, 0 = CPU count */
-    int max_connections;          /* max-connections (1024) */
-    int max_connections_per_ip;   /* max-connections-per-ip (0 = unlimited) */
+    int max_connections;          /* max-connections (4096) */
+    int max_connections_per_ip;   /* max-connections-per-ip (128; 0 = unlimited) */
     int connection_timeout;       /* connection-timeout s (60) */
+    int request_header_timeout;   /* request-header-timeout s to send a request's headers,
+                                     and of keep-alive idleness (15) */
+    uint64_t request_body_min_rate; /* request-body-min-rate bytes/s a body must keep up
+                                       (1K; 0 = none) */
     uint64_t connection_memory;   /* connection-memory-limit bytes (16K) */
     uint64_t max_upload_size;     /* max-upload-size bytes (4G) */
     uint64_t cache_size;          /* cache-size bytes (32M) */

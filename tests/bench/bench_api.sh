@@ -67,6 +67,7 @@ redis-url = redis://127.0.0.1:$rport/0
 backend-internal-port = $rport
 threads = 2
 max-connections = 4096
+max-connections-per-ip = 0
 log-level = warn
 CONF
   "$bin" -c "$1/hub.conf" 2>>"$work/api.log" &

@@ -119,7 +119,7 @@ def main():
         with open(conf, "w") as f:
             f.write(f"listen-port = {aport}\nuserdata-root-path = {root}/public\n"
                     f"workdir-root-path = {root}/workdir\nredis-url = redis://127.0.0.1:{rport}/0\n"
-                    f"threads = 2\nmax-connections = {3 * n + 100}\nlog-level = warn\n"
+                    f"threads = 2\nmax-connections = {3 * n + 100}\nmax-connections-per-ip = 0\nlog-level = warn\n"
                     f"job-wait-timeout = 600\n" + os.environ.get("BENCH_CONF", "").replace(";", "\n") + "\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         api = subprocess.Popen([os.path.join(build, "bin", "flist-hub-api"), "-c", conf], env=env,
