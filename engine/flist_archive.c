@@ -271,6 +271,59 @@ out:
     return rc;
 }
 
+/* How much of a gzip'd .flist is inflated to look at its first headers. */
+#define PEEK_SIZE (64 * 1024)
+
+/* Refuses, before anything is inflated whole, a gzip'd .flist whose
+ * database member declares more than max_size bytes in its tar header
+ * (a few KB of zero padding can declare GBs): inflates the first
+ * PEEK_SIZE bytes and reads the headers found there. Returns -1 with
+ * err (HUB_E_TOO_LARGE, read_member's message), or 0 when nothing was
+ * found over the limit (the full read decides the rest). */
+static int peek_db_size(const uint8_t *in, size_t len, size_t max_size, hub_err *err)
+{
+    struct inflate_state *zs = malloc(sizeof *zs);
+    uint8_t *prefix = malloc(PEEK_SIZE);
+    int rc = 0;
+    if (!zs || !prefix || len > UINT32_MAX)
+        goto out;
+    isal_inflate_init(zs);
+    zs->crc_flag = ISAL_GZIP;
+    zs->next_in = (uint8_t *)(uintptr_t)in;
+    zs->avail_in = (uint32_t)len;
+    zs->next_out = prefix;
+    zs->avail_out = PEEK_SIZE;
+    int r = isal_inflate(zs);
+    size_t have = PEEK_SIZE - zs->avail_out;
+    if ((r != ISAL_DECOMP_OK && r != ISAL_END_INPUT) || have == 0)
+        goto out;
+    struct archive *a = archive_read_new();
+    if (!a)
+        goto out;
+    archive_read_support_filter_none(a);
+    archive_read_support_format_tar(a);
+    if (archive_read_open_memory(a, prefix, have) == ARCHIVE_OK) {
+        struct archive_entry *e;
+        while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+            const char *name = archive_entry_pathname(e);
+            if (name && archive_entry_filetype(e) == AE_IFREG && is_db_member(name)) {
+                int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+                if (sz < 0 || (uint64_t)sz > max_size)
+                    rc = hub_err_setc(err, HUB_E_TOO_LARGE, DB_MEMBER " is %lld bytes, more "
+                                      "than the limit of %zu bytes", (long long)sz, max_size);
+                break;
+            }
+            if (archive_read_data_skip(a) != ARCHIVE_OK)
+                break;   /* the prefix ends inside this member */
+        }
+    }
+    archive_read_free(a);
+out:
+    free(prefix);
+    free(zs);
+    return rc;
+}
+
 /* flist_archive_unpack with the database allocated with `m`. */
 static int unpack_with(const void *data, size_t len, size_t max_size, const db_alloc *m,
                        uint8_t **db, size_t *db_len, hub_err *err)
@@ -279,6 +332,8 @@ static int unpack_with(const void *data, size_t len, size_t max_size, const db_a
     *db_len = 0;
     const uint8_t *d = data;
     if (len >= 2 && d[0] == 0x1f && d[1] == 0x8b) {
+        if (peek_db_size(d, len, max_size, err) < 0)
+            return -1;
         uint8_t *tar = NULL;
         size_t tar_len = 0;
         size_t cap = max_size > SIZE_MAX - TAR_SLACK ? SIZE_MAX : max_size + TAR_SLACK;
