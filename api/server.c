@@ -370,6 +370,7 @@ static _Thread_local char *start_error;
 static _Thread_local size_t start_error_size;
 static _Thread_local log_level start_error_level;
 
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[1024];

@@ -3,6 +3,7 @@
  * Built with HUB_FUZZ (tests/fuzz/CMakeLists.txt), run by tests/fuzz/run.sh.
  * Corpus: tests/fuzz/corpus/capnp (the Dir and ACI rows of tests/data flists).
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 

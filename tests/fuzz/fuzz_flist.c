@@ -7,6 +7,7 @@
  * replies (contents, metadata). Must never crash whatever the bytes.
  * Corpus: tests/fuzz/corpus/flist (tests/data flists, as tar and bare db).
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

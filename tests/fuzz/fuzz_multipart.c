@@ -19,6 +19,7 @@
  * exactly the bytes counted.
  * Corpus: tests/fuzz/corpus/multipart.
  */
+#include "fuzz.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

@@ -14,6 +14,7 @@
  * the rest is the URL path as libmicrohttpd hands it over (no query).
  * Corpus: tests/fuzz/corpus/router (one path per route of the table).
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

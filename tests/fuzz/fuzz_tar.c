@@ -6,6 +6,7 @@
  * whatever the writer accepts must produce an flist that opens and walks.
  * Corpus: tests/fuzz/corpus/tar (small tars in several formats and filters).
  */
+#include "fuzz.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>

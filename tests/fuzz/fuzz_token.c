@@ -25,6 +25,7 @@
  * gives back the same user / value.
  * Corpus: tests/fuzz/corpus/token.
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -384,4 +384,14 @@ static inline void t_redis_stop(t_redis *r)
             t_redis_live[i] = NULL;
 }
 
+/* tmpl with its "%d" replaced by port (URLs of a server on a free port). */
+static inline void t_port_url(char *out, size_t n, const char *tmpl, int port)
+{
+    const char *p = strstr(tmpl, "%d");
+    if (!p)
+        snprintf(out, n, "%s", tmpl);
+    else
+        snprintf(out, n, "%.*s%d%s", (int)(p - tmpl), tmpl, port, p + 2);
+}
+
 #endif

@@ -45,11 +45,11 @@ static void make_chunks(void)
     free(plain);
 }
 
-static void url_for(const t_redis *r, const char *fmt, backend_url *u)
+static void url_for(const t_redis *r, const char *tmpl, backend_url *u)
 {
     char s[512];
     hub_err err = { 0 };
-    snprintf(s, sizeof s, fmt, r->port);
+    t_port_url(s, sizeof s, tmpl, r->port);
     if (backend_url_parse(s, u, &err) != 0) {
         fprintf(stderr, "%s: %s\n", s, err.msg);
         abort();

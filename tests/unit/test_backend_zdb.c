@@ -21,11 +21,11 @@
 
 static t_redis zdb;
 
-static backend *connect_url(const char *fmt, int timeout_ms, hub_err *err)
+static backend *connect_url(const char *tmpl, int timeout_ms, hub_err *err)
 {
     char s[512];
     backend_url u;
-    snprintf(s, sizeof s, fmt, zdb.port);
+    t_port_url(s, sizeof s, tmpl, zdb.port);
     if (backend_url_parse(s, &u, err) != 0) {
         fprintf(stderr, "%s: %s\n", s, err->msg);
         abort();
