@@ -292,14 +292,14 @@ static void test_auth(void)
     T_CHECK(strstr(err.msg, "wrong@") == NULL);
 
     /* the right one (percent-escaped space) */
-    b = connect_fmt(&srv_pw, "redis://:s3cret%%20pw@127.0.0.1:%d/2", &err);
+    b = connect_fmt(&srv_pw, "redis://:s3cret%20pw@127.0.0.1:%d/2", &err);
     T_REQUIRE(b);
     T_REQUIRE(backend_set(b, (const uint8_t (*)[16])ids, (const uint8_t *const *)vals, lens, 10, &err) == 0);
     T_CHECK(raw_dbsize(&srv_pw, "s3cret pw", 2) == 10);
     backend_close(b);
 
     /* the 0-db form: AUTH <token>, namespace default (no SELECT) */
-    b = connect_fmt(&srv_pw, "zdb://127.0.0.1:%d/default?token=s3cret%%20pw", &err);
+    b = connect_fmt(&srv_pw, "zdb://127.0.0.1:%d/default?token=s3cret%20pw", &err);
     T_REQUIRE(b);
     T_REQUIRE(backend_set(b, (const uint8_t (*)[16])ids + 10, (const uint8_t *const *)vals + 10,
                           lens + 10, 5, &err) == 0);
