@@ -19,6 +19,9 @@
 #include "router.h"
 #include "usage.h"
 
+/* /readyz: how long the content backend may take to accept a connection */
+#define READY_BACKEND_TIMEOUT_MS 2000
+
 enum MHD_Result h_healthz(api_req *r)
 {
     return api_text(r, 200, "text/plain", "ok\n", 3);
@@ -36,7 +39,7 @@ enum MHD_Result h_readyz(api_req *r)
     json_object_set_new(checks, "redis", json_string(rc == 0 ? "ok" : err.msg));
     ok &= rc == 0;
 
-    backend *b = backend_connect(&r->srv->cfg.backend_internal, 2000, &err);
+    backend *b = backend_connect(&r->srv->cfg.backend_internal, READY_BACKEND_TIMEOUT_MS, &err);
     json_object_set_new(checks, "backend", json_string(b ? "ok" : err.msg));
     ok &= b != NULL;
     backend_close(b);

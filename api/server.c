@@ -101,6 +101,11 @@ static enum MHD_Result reply_unrouted(api_req *r)
 /* Largest body kept in memory (merge JSON, forms). */
 #define SMALL_BODY_MAX (1u << 20)
 
+/* graceful stop: how often it looks at the running requests, and how long
+ * parked waiters get past the grace to send their last event */
+#define STOP_POLL_US 20000
+#define STOP_WAITERS_EXTRA_NS 2000000000LL
+
 /* A refusal found while the body arrives. libmicrohttpd (0.9.7x) sends no
  * reply before it has the whole request: the rest of the body is read and
  * dropped and the refusal goes out at its end (a body still going
@@ -566,10 +571,10 @@ void server_stop(api_server *srv)
              "(%u connections)", srv->cfg.shutdown_grace, atomic_load(&g_inflight), connections(srv));
     int64_t deadline = api_now_ns() + (int64_t)srv->cfg.shutdown_grace * 1000000000;
     while (api_now_ns() < deadline && atomic_load(&g_inflight) > 0)
-        usleep(20000);
+        usleep(STOP_POLL_US);
     waiters_shutdown(srv->waiters);
-    while (api_now_ns() < deadline + 2000000000LL && waiters_active(srv->waiters) > 0)
-        usleep(20000);
+    while (api_now_ns() < deadline + STOP_WAITERS_EXTRA_NS && waiters_active(srv->waiters) > 0)
+        usleep(STOP_POLL_US);
     housekeeping_stop(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;

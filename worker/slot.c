@@ -38,12 +38,13 @@
 #define CONNECT_BACKOFF_MAX_MS 2000
 #define RETRY_BACKOFF_MAX_MS   5000
 #define CLAIM_BLOCK_MS         1000
+#define SLOT_CONNECT_TIMEOUT_MS 5000
 
 /* A connection with the consumer group in place, or NULL (logged). */
 static queue *slot_connect(worker_slot *s)
 {
     hub_err err;
-    queue *q = queue_connect(s->ws->cfg->redis_url, 5000, &err);
+    queue *q = queue_connect(s->ws->cfg->redis_url, SLOT_CONNECT_TIMEOUT_MS, &err);
     if (!q) {
         log_warn("%s: %s", s->consumer, err.msg);
         return NULL;

@@ -16,6 +16,8 @@
 
 #define WATCH_TICK_MS      100
 #define WATCH_RECONNECT_MS 1000
+#define WATCH_CONNECT_TIMEOUT_MS 2000
+#define WATCH_CONFIRM_RETRY_MS   500   /* between tries to confirm ownership */
 
 struct job_watch {
     const worker_settings *ws;
@@ -55,7 +57,7 @@ static int ensure_conn(job_watch *w)
         return -1;
     w->next_connect = now + WATCH_RECONNECT_MS;
     hub_err err;
-    w->q = queue_connect(w->ws->cfg->redis_url, 2000, &err);
+    w->q = queue_connect(w->ws->cfg->redis_url, WATCH_CONNECT_TIMEOUT_MS, &err);
     if (!w->q) {
         log_warn("job %s: watcher: %s", w->job, err.msg);
         return -1;
@@ -175,7 +177,7 @@ job_watch *job_watch_start(const worker_settings *ws, const char *consumer,
     snprintf(w->consumer, sizeof w->consumer, "%s", consumer);
     snprintf(w->entry, sizeof w->entry, "%s", entry_id);
     snprintf(w->job, sizeof w->job, "%s", job_id);
-    w->q = queue_connect(ws->cfg->redis_url, 2000, err);
+    w->q = queue_connect(ws->cfg->redis_url, WATCH_CONNECT_TIMEOUT_MS, err);
     if (!w->q) {
         free(w);
         return NULL;
@@ -270,7 +272,7 @@ int job_watch_confirm(job_watch *w, hub_err *err)
             break;
         }
         pthread_mutex_unlock(&w->mu);
-        worker_sleep(w->ws, 500);
+        worker_sleep(w->ws, WATCH_CONFIRM_RETRY_MS);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
