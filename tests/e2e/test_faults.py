@@ -26,7 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hublib import ApiServer, Process, RedisServer, resp_command, run_tests, wait_port  # noqa: E402
 from test_worker import Hub, flist_cmd, make_tar  # noqa: E402
-from test_worker_api import WholeHub  # noqa: E402
+import test_worker_api  # noqa: E402  (a module: its test classes must not run here)
 from test_worker_reliability import wait_running  # noqa: E402
 
 ME = "Administrator"
@@ -66,8 +66,8 @@ class FatFlist(unittest.TestCase):
             flist_cmd("create", arch, out)
             with open(out, "rb") as f:
                 small = f.read()
-        fat = WholeHub.padded(small, self.DB)
-        over = WholeHub.padded(small, self.LIMIT + (1 << 20))
+        fat = test_worker_api.WholeHub.padded(small, self.DB)
+        over = test_worker_api.WholeHub.padded(small, self.LIMIT + (1 << 20))
         with RedisServer() as redis, \
                 ApiServer({"authentication": "false", "threads": "4",
                            "flist-max-size": str(self.LIMIT)}, redis=redis) as api:
@@ -130,7 +130,8 @@ class LoadingRedis(unittest.TestCase):
     def test_jobs_finish_across_a_restart_with_a_large_aof(self):
         self.hub = hub = Hub(queue_args=["--appendonly", "yes", "--enable-debug-command", "local"],
                              env={"HUB_WORKER_JOBS": "2"})
-        hub.queue.cmd("DEBUG", "POPULATE", str(self.KEYS), "ballast", "200")
+        for part in range(10):     # in slices: each reply well within the client's timeout
+            hub.queue.cmd("DEBUG", "POPULATE", str(self.KEYS // 10), "ballast%d" % part, "200")
         hub.queue.cmd("BGREWRITEAOF")
         deadline = time.time() + 120
         while "aof_rewrite_in_progress:0" not in hub.queue.cmd("INFO", "persistence") \
