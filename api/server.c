@@ -496,6 +496,8 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
     if (web_find_root(srv->cfg.web_root, web_dir, sizeof web_dir, err) < 0 ||
         !(srv->web = web_open(web_dir, srv->store, err)))
         return -1;
+    if (web_search_warm(web_search_of(srv->web)) < 0)
+        log_warn("search index: no thread to build it ahead: the first search will");
     return housekeeping_start(srv, err);
 }
 

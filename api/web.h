@@ -133,4 +133,9 @@ json_t *web_search_query(web_search *s, const char *q, size_t limit, long genera
 /* Number of flists in the index (builds it when needed), -1 on error. */
 long web_search_count(web_search *s, long generation, hub_err *err);
 
+/* Builds the index in a thread of its own, so that the first search does
+ * not wait for it (web_search_free joins the thread). Returns 0, or -1 when
+ * the thread cannot start (the first search builds it then). */
+int web_search_warm(web_search *s);
+
 #endif

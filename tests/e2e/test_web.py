@@ -214,9 +214,19 @@ class WebPages(unittest.TestCase):
         self.assertIn('data-page="home"', body.decode())
         self.assertRegex(h["set-cookie"], r"hub-session=; HttpOnly; Path=/; Max-Age=0")
 
+    def search(self, query, want_total, timeout=5):
+        """The search's reply once it has want_total matches: the index
+        looks at the directory again at most every second."""
+        deadline = time.time() + timeout
+        while True:
+            st, v = self.api.json("GET", "/api/search?" + query)
+            self.assertEqual(st, 200, v)
+            if v["payload"]["total"] == want_total or time.time() > deadline:
+                return v
+            time.sleep(0.1)
+
     def test_search_api(self):
-        st, v = self.api.json("GET", "/api/search?q=TOOL-1")
-        self.assertEqual(st, 200, v)
+        v = self.search("q=TOOL-1", 11)
         p = v["payload"]
         names = sorted(r["name"] for r in p["results"])
         self.assertEqual(names, ["tool-1.flist"] + ["tool-%d.flist" % i for i in range(10, 20)])
@@ -235,12 +245,7 @@ class WebPages(unittest.TestCase):
         # a new flist is found after the next check of the directory
         with open(os.path.join(self.api.public, "user03", "fresh.flist"), "wb") as f:
             f.write(b"1")
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            st, v = self.api.json("GET", "/api/search?q=fresh")
-            if v["payload"]["total"] == 1:
-                break
-            time.sleep(0.2)
+        v = self.search("q=fresh", 1)
         self.assertEqual(v["payload"]["results"][0]["repository"], "user03")
 
 

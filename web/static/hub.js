@@ -56,6 +56,12 @@ function debounce(fn, ms) {
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
 }
 
+/* Marks the moment the page's data is drawn (benchmarks read it with the
+ * Performance API: tests/bench/bench_web.mjs). */
+function ready() {
+  if (performance.getEntriesByName('hub:ready').length === 0) performance.mark('hub:ready');
+}
+
 function csrf() {
   const m = document.querySelector('meta[name="csrf-token"]');
   return m ? m.getAttribute('content') : '';
@@ -109,6 +115,7 @@ async function initHome() {
   }
   filter.addEventListener('input', debounce(render, 80));
   render();
+  ready();
 }
 
 /* ---------- repository and tag pages (HUB-API.md §9.1) ---------- */
@@ -170,6 +177,7 @@ async function initRepo() {
   }
   filter.addEventListener('input', debounce(render, 80));
   render();
+  ready();
 }
 
 async function initTag() {
@@ -396,6 +404,7 @@ async function loadTree(base) {
     return ul;
   }
   clear(box).append(content.length ? list(root) : el('p', { class: 'hint', text: 'Empty.' }));
+  ready();
   filter.addEventListener('input', debounce(() => {
     const q = filter.value.trim().toLowerCase();
     if (!q) { clear(box).append(list(root)); return; }
