@@ -263,6 +263,28 @@ flows.merge = async (ctx, xss) => {
 flows.docker = async (ctx, xss) => {
   const page = await newPage(ctx, xss);
   await jobForm(page, '/docker-convert');
+  // the page's rendering of a conversion's events (the original's messages,
+  // HUB-API.md §13.4): one row per layer, a failure's message shown
+  const states = await page.evaluate(() => {
+    const ui = jobUi();
+    resetUi(ui);
+    const evs = [
+      { status: 'update', message: 'Pulling docker image: alpine:3.19', progress: 10 },
+      { status: 'update', message: 'Downloading layers [1.5 KB / 3 MB]', progress: 20 },
+      { status: 'update', message: 'Extracting layer 1 / 3 [6 MB / 12 MB]', progress: 40 },
+      { status: 'update', message: 'Building: processing item 1 of 2', progress: 50 },
+      { status: 'error', message: 'could not pull this image <img src=x onerror=window.__xss=1>' },
+    ];
+    return evs.map((e) => applyJobEvent(ui, e));
+  });
+  eq(states.join(','), ',,,,error', 'event results');
+  const layers = await page.locator('#layers li').evaluateAll((ls) => ls.map((l) =>
+    [l.querySelector('.layer-id').textContent, l.querySelector('progress').value, l.querySelector('.layer-msg').textContent].join('|')));
+  eq(layers.join('; '), 'Download|0|1.5 KB of 3 MB; Layer 1 of 3|100|extracted; Layer 2 of 3|50|extracting 6 MB of 12 MB; Layer 3 of 3|0|waiting',
+    'one row per layer');
+  eq(await page.locator('#bar').evaluate((b) => b.value), 50, 'overall progress');
+  await waitText(page, '#job-error', 'could not pull this image <img', 'job error shown as text');
+  await noXss(page, xss);
   await page.fill('#docker-image', 'Not A Valid Image!');
   await page.click('#docker-form button[type=submit]');
   await waitText(page, '#job-error', 'invalid docker image name', 'invalid image name');

@@ -464,14 +464,70 @@ function replyOf(xhr) {
   return { error: (v && v.message) || ('The hub answered HTTP ' + xhr.status) };
 }
 
-function layerRow(ui, id) {
+function layerRow(ui, id, label) {
   let row = ui.layers.querySelector('li[data-layer="' + CSS.escape(id) + '"]');
   if (!row) {
-    row = el('li', { 'data-layer': id }, el('span', { class: 'layer-id', text: id }),
-      el('progress', { max: 100, value: 0, 'aria-label': 'Layer ' + id }), el('span', { class: 'layer-msg' }));
+    row = el('li', { 'data-layer': id }, el('span', { class: 'layer-id', text: label }),
+      el('progress', { max: 100, value: 0, 'aria-label': label }), el('span', { class: 'layer-msg' }));
     ui.layers.append(row);
   }
   return row;
+}
+
+function setLayer(ui, id, label, pct, msg) {
+  const row = layerRow(ui, id, label);
+  if (typeof pct === 'number' && !Number.isNaN(pct)) row.querySelector('progress').value = Math.max(0, Math.min(100, pct));
+  if (msg !== undefined) row.querySelector('.layer-msg').textContent = msg;
+}
+
+/* Progress per layer of a Docker conversion, from the events' own fields
+ * (layer, layer_progress or current/total) or from the original's messages
+ * (HUB-API.md §13.4): "Downloading layers [<done> / <total>]" and
+ * "Extracting layer <i> / <n> [<x> MB / <y> MB]". */
+function layerProgress(ui, ev) {
+  const msg = ev.message || '';
+  let m;
+  if (ev.layer !== undefined && ev.layer !== null) {
+    const id = String(ev.layer);
+    let pct = ev.layer_progress;
+    if (typeof pct !== 'number' && typeof ev.current === 'number' && ev.total > 0) pct = (ev.current * 100) / ev.total;
+    setLayer(ui, 'l-' + id, 'Layer ' + id.slice(0, 19), pct, msg);
+  } else if ((m = /^Downloading layers \[(.+) \/ (.+)\]/.exec(msg))) {
+    setLayer(ui, 'download', 'Download', undefined, m[1] + ' of ' + m[2]);
+  } else if ((m = /^Extracting layer (\d+) \/ (\d+)(?: \[(\d+) MB \/ (\d+) MB\])?/.exec(msg))) {
+    const done = Number(m[1]), n = Number(m[2]);
+    for (let i = 1; i <= n; i++) {
+      let pct = i <= done ? 100 : 0, text = i <= done ? 'extracted' : 'waiting';
+      if (i === done + 1) {
+        text = 'extracting';
+        if (m[3] !== undefined && Number(m[4]) > 0) { pct = (Number(m[3]) * 100) / Number(m[4]); text += ' ' + m[3] + ' MB of ' + m[4] + ' MB'; }
+      }
+      setLayer(ui, 'x-' + i, 'Layer ' + i + ' of ' + n, pct, text);
+    }
+  }
+}
+
+/* Shows one job event (HUB-API.md §10). Returns 'done' with the result,
+ * 'error', or null while the job goes on. */
+function applyJobEvent(ui, ev) {
+  if (ev.status === 'update') {
+    if (typeof ev.progress === 'number') { ui.bar.value = ev.progress; ui.barText.textContent = ev.progress + ' %'; }
+    ui.state.textContent = ev.message || '';
+    ui.log.append(el('li', { text: ev.message || '' }));
+    if (ui.layers) layerProgress(ui, ev);
+    return null;
+  }
+  if (ev.status === 'info') {
+    ui.bar.value = 100;
+    ui.barText.textContent = '100 %';
+    ui.state.textContent = 'Done.';
+    return 'done';
+  }
+  if (ev.status === 'error') {
+    showError(ui, ev.message || 'The job failed.');
+    return 'error';
+  }
+  return null;
 }
 
 /* Follows a job's events (/listen/<id>, HUB-API.md §10) until its end;
@@ -484,27 +540,9 @@ function followJob(ui, job, kind, onDone) {
   es.onmessage = (m) => {
     let ev;
     try { ev = JSON.parse(m.data); } catch (e) { return; }
-    if (ev.status === 'update') {
-      if (typeof ev.progress === 'number') { ui.bar.value = ev.progress; ui.barText.textContent = ev.progress + ' %'; }
-      ui.state.textContent = ev.message || '';
-      ui.log.append(el('li', { text: ev.message || '' }));
-      const layer = ev.layer || (/layer\s+([0-9a-f:]{6,})/i.exec(ev.message || '') || [])[1];
-      if (ui.layers && layer) {
-        const row = layerRow(ui, String(layer).slice(0, 19));
-        const lp = typeof ev.layer_progress === 'number' ? ev.layer_progress : ev.progress;
-        if (typeof lp === 'number') row.querySelector('progress').value = lp;
-        row.querySelector('.layer-msg').textContent = ev.message || '';
-      }
-    } else if (ev.status === 'info') {
-      finish();
-      ui.bar.value = 100;
-      ui.barText.textContent = '100 %';
-      ui.state.textContent = 'Done.';
-      onDone(ev.info || {});
-    } else if (ev.status === 'error') {
-      finish();
-      showError(ui, ev.message || 'The job failed.');
-    }
+    const end = applyJobEvent(ui, ev);
+    if (end) finish();
+    if (end === 'done') onDone(ev.info || {});
   };
   es.onerror = async () => {
     if (finished) return;
