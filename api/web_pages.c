@@ -79,6 +79,7 @@ enum MHD_Result web_page(api_req *r, int status, const char *page, const char *t
     all[k++] = (web_var){"accounts", accounts ? accounts : "[]"};
     all[k++] = (web_var){"readonly", r->srv->cfg.readonly ? "1" : "0"};
     all[k++] = (web_var){"auth", r->srv->cfg.authentication ? "1" : "0"};
+    all[k++] = (web_var){"debug", r->srv->cfg.debug ? "1" : "0"};
     all[k++] = (web_var){"website", r->srv->cfg.public_website};
     for (size_t i = 0; i < n && k < WEB_VARS_MAX; i++)
         all[k++] = vars[i];

@@ -96,7 +96,7 @@ def main():
 
         # pages
         cfg = {"base": "http://127.0.0.1:%d" % api.port, "chromium": chromium, "runs": runs, "pages": [
-            {"label": "/login-method (no data: the floor)", "path": "/login-method", "ready": "#login-tfc"},
+            {"label": "/login-method (no data: the floor)", "path": "/login-method", "ready": "h1"},
             {"label": "/ (%d repositories)" % REPOS, "path": "/",
              "ready": "#contributors li:nth-child(%d) a" % REPOS},
             {"label": "repository (%d flists)" % PER_REPO, "path": "/repo0500",

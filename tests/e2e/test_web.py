@@ -98,7 +98,8 @@ class WebPages(unittest.TestCase):
         return h, text
 
     def test_pages_and_statuses(self):
-        self.assert_page("/", page="home")
+        _, text = self.assert_page("/", page="home")
+        self.assertIn('data-readonly="0" data-auth="0" data-debug="0"', text)
         self.assert_page("/search", page="search")
         self.assert_page("/Administrator", page="repo")
         self.assert_page("/Administrator/", page="repo")
@@ -270,7 +271,8 @@ class Gates(unittest.TestCase):
             self.assertIn('data-auth="1" data-user=""', body.decode())
 
     def test_readonly(self):
-        with RedisServer() as redis, ApiServer({"authentication": "false", "readonly": "true"}, redis=redis) as api:
+        with RedisServer() as redis, ApiServer({"authentication": "false", "readonly": "true", "debug": "true"},
+                                                 redis=redis) as api:
             for path in ["/upload", "/upload-flist", "/merge", "/docker-convert"]:
                 st, h, _ = api.request("GET", path)
                 self.assertEqual(st, 302, path)
@@ -280,6 +282,7 @@ class Gates(unittest.TestCase):
             self.assertIn("Instance modification disabled", body.decode())
             st, h, body = api.request("GET", "/")
             self.assertIn('data-readonly="1"', body.decode())
+            self.assertIn('data-debug="1"', body.decode())  # the staging banner
 
 
 class WebRoot(unittest.TestCase):
