@@ -268,7 +268,7 @@ class Gates(unittest.TestCase):
             st, h, _ = api.request("GET", "/upload", {"Cookie": "hub-session=alice.3bot"})
             self.assertEqual(st, 302)
             st, h, body = api.request("GET", "/")
-            self.assertIn('data-auth="1" data-user=""', body.decode())
+            self.assertIn('data-auth="1" data-debug="0" data-user=""', body.decode())
 
     def test_readonly(self):
         with RedisServer() as redis, ApiServer({"authentication": "false", "readonly": "true", "debug": "true"},
