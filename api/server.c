@@ -132,7 +132,9 @@ static unsigned long long content_length(api_req *r)
  * a client that asked "Expect: 100-continue" or announced a body too long
  * to read (it sees the reply if it reads while sending, as curl does);
  * otherwise after its body was read and dropped, since most clients read
- * nothing before they have sent everything. Returns MHD_YES or MHD_NO. */
+ * nothing before they have sent everything. gate_form: 0 the envelope, 1
+ * the API gate's F-JSON, REFUSAL_WEB the web gate's redirect (msg: where
+ * to) or 403. Returns MHD_YES or MHD_NO. */
 static enum MHD_Result refuse_headers(api_req *r, int status, const char *msg, int gate_form)
 {
     const char *expect = api_header(r, MHD_HTTP_HEADER_EXPECT);
@@ -140,6 +142,8 @@ static enum MHD_Result refuse_headers(api_req *r, int status, const char *msg, i
               content_length(r) > REFUSAL_DRAIN_MAX;
     if (now) {
         upload_discard(r->upload);
+        if (gate_form == REFUSAL_WEB)
+            return web_refuse(r, status, msg[0] ? msg : NULL);
         return gate_form ? api_ferror(r, status, msg) : api_error(r, status, msg);
     }
     r->refusal_gate = gate_form;
@@ -211,10 +215,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return refuse_headers(r, st, r->auth.message, 1);
         if (r->route->auth == AUTH_SESSION) {
             const char *loc;
-            if ((st = web_gate(r, &loc)) != 0) {
-                r->refusal_gate = REFUSAL_WEB;
-                return refuse_body(r, st, loc ? loc : "");
-            }
+            if ((st = web_gate(r, &loc)) != 0)
+                return refuse_headers(r, st, loc ? loc : "", REFUSAL_WEB);
         }
         if (r->route->body == BODY_MULTIPART) {
             if (upload_begin(r, &err) != 0)

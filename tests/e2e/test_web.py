@@ -264,6 +264,12 @@ class Gates(unittest.TestCase):
                                        b"image=x")
                 self.assertEqual(st, 302, path)
                 self.assertTrue(h["location"].endswith("/login-method"), h["location"])
+            # an upload that asks first is refused before it sends its body
+            raw = api.raw(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                          b"Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n", timeout=5)
+            self.assertTrue(raw.startswith(b"HTTP/1.1 302 "), raw[:200])
+            self.assertIn(b"/login-method\r\n", raw)
+            self.assertEqual(os.listdir(api.upload_dir), [])
             # a forged session cookie is no session
             st, h, _ = api.request("GET", "/upload", {"Cookie": "hub-session=alice.3bot"})
             self.assertEqual(st, 302)
