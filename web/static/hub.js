@@ -56,6 +56,10 @@ function debounce(fn, ms) {
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
 }
 
+/* Resolves once the page shell has been painted: data that arrives
+ * earlier waits for it, so the first paint never waits for a list. */
+const painted = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
 /* Marks the moment the page's data is drawn (benchmarks read it with the
  * Performance API: tests/bench/bench_web.mjs). */
 function ready() {
@@ -96,6 +100,7 @@ async function initHome() {
   let repos = [];
   try {
     repos = await getJSON('/api/repositories');
+    await painted;
   } catch (e) {
     clear(off).append(el('li', { class: 'error', text: 'Cannot list the repositories: ' + e.message }));
     clear(con);
@@ -152,6 +157,7 @@ async function initRepo() {
   let list = [];
   try {
     list = await getJSON('/api/flist/' + seg(repo));
+    await painted;
   } catch (e) {
     clear(files).append(el('tr', null, el('td', { colspan: 4, class: 'error', text: e.message })));
     return;
@@ -332,7 +338,8 @@ async function initPreview() {
   const base = '/api/flist/' + seg(repo) + '/' + seg(name);
   const readme = document.getElementById('readme');
   const metaBox = document.getElementById('metadata');
-  getJSON(base + '/metadata').then((meta) => {
+  getJSON(base + '/metadata').then(async (meta) => {
+    await painted;
     clear(metaBox);
     const add = (k, v) => metaBox.append(el('dt', { text: k }), el('dd', { text: v }));
     const r = meta.readme;
@@ -365,7 +372,7 @@ async function loadTree(base) {
   const summary = document.getElementById('tree-summary');
   const filter = document.getElementById('tree-filter');
   let v;
-  try { v = await getJSON(base); } catch (e) {
+  try { v = await getJSON(base); await painted; } catch (e) {
     clear(box).append(el('p', { class: 'error', text: 'Cannot read the contents: ' + e.message }));
     return;
   }
