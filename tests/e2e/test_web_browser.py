@@ -32,7 +32,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import HUB_BIN, HUB_SOURCE, HUB_TESTDATA, TEST_SEED_HEX, ApiServer, multipart  # noqa: E402
+from hublib import HUB_BIN, HUB_SOURCE, HUB_TESTDATA, TEST_SEED_HEX, ApiServer, multipart, run_tests  # noqa: E402
 from test_worker import BIG, PUBLIC_BACKEND, flist_cmd, make_tar  # noqa: E402
 from test_worker_api import HubCase  # noqa: E402
 
@@ -265,4 +265,4 @@ class Browser(HubCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    run_tests()
