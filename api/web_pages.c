@@ -99,8 +99,14 @@ enum MHD_Result web_page(api_req *r, int status, const char *page, const char *t
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     web_security_headers(resp);
     if (fresh) {
+        /* Secure when the hub is reached over https (public-website, or a
+         * proxy that says so) */
+        const char *proto = api_header(r, "X-Forwarded-Proto");
+        int secure = strncmp(r->srv->cfg.public_website, "https:", 6) == 0 ||
+                     (proto && strcmp(proto, "https") == 0);
         char cookie[WEB_CSRF_LEN + 96];
-        snprintf(cookie, sizeof cookie, WEB_CSRF_COOKIE "=%s; HttpOnly; Path=/; SameSite=Strict", token);
+        snprintf(cookie, sizeof cookie, WEB_CSRF_COOKIE "=%s; HttpOnly; Path=/; SameSite=Strict%s", token,
+                 secure ? "; Secure" : "");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
     }
     if (extra_cookie)

@@ -162,6 +162,9 @@ class WebPages(unittest.TestCase):
         self.assertIsNotNone(cookie, h)
         self.assertIn("HttpOnly", h["set-cookie"])
         self.assertIn("SameSite=Strict", h["set-cookie"])
+        self.assertNotIn("Secure", h["set-cookie"])  # plain http here
+        st, h2, _ = self.get("/merge", {"X-Forwarded-Proto": "https"})
+        self.assertIn("; Secure", cookie_of(h2, "hub-csrf") or h2.get("set-cookie", ""))
         token = cookie.split(";")[0].split("=", 1)[1]
         self.assertIn('<meta name="csrf-token" content="%s">' % token, text)
         body = json.dumps({"name": "m", "sources": ["Administrator/sample.flist"]}).encode()
