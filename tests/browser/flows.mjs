@@ -135,6 +135,11 @@ flows.search = async (ctx, xss) => {
   await waitText(page, '#search-status', 'No flist matches', 'search for the payload');
   eq(await page.locator('#q').inputValue(), '"><img src=x onerror="window.__xss=1;alert(1)">', 'query kept as text');
   await noXss(page, xss);
+  // a path variable shown on a page stays text too
+  const payload = '"><img src=x onerror="window.__xss=1;alert(1)">';
+  await page.goto(cfg.base + '/token/' + encodeURIComponent(payload));
+  eq(await text(page, '#token'), payload, 'token page shows the path as text');
+  await noXss(page, xss);
 };
 
 flows.preview = async (ctx, xss) => {
