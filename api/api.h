@@ -31,6 +31,7 @@ typedef struct qpool qpool;
 typedef struct api_waiters api_waiters;
 typedef struct singleflight singleflight;
 typedef struct conn_guard conn_guard;
+typedef struct web_ctx web_ctx;
 
 /* The process-wide state, immutable while serving except where noted. */
 typedef struct api_server {
@@ -44,6 +45,7 @@ typedef struct api_server {
     singleflight *inflight;        /* flists being loaded for a reply (singleflight.h) */
     api_metrics *metrics;
     conn_guard *guard;             /* header deadline, body rate (conn_guard.h) */
+    web_ctx *web;                  /* templates, static files, search (web.h) */
     struct MHD_Daemon *daemon;
     _Atomic int stopping;          /* SIGTERM received */
     _Atomic long generation;       /* bumped by every local change */
@@ -84,6 +86,8 @@ struct api_req {
     int refusal_gate;              /* ... in the gate's form (api_ferror) */
     char refusal_msg[HUB_ERR_MAX];
     uint64_t drained;              /* body bytes dropped since */
+    int force_async;               /* answer 202 whatever the request asks (web forms) */
+    char *scratch;                 /* a route argument a handler made (freed with r) */
     /* compatibility-mode wait */
     api_wait *wait;
 };

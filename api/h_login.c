@@ -205,46 +205,7 @@ enum MHD_Result h_callback_token(api_req *r)
     return ret;
 }
 
-/* HTML-escapes s into a new string. */
-static char *html_escape(const char *s)
-{
-    size_t n = 0;
-    for (const char *p = s; *p; p++)
-        n += strchr("<>&\"'", *p) ? 6 : 1;
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
-        case '<': o += sprintf(o, "&lt;"); break;
-        case '>': o += sprintf(o, "&gt;"); break;
-        case '&': o += sprintf(o, "&amp;"); break;
-        case '"': o += sprintf(o, "&#34;"); break;
-        case '\'': o += sprintf(o, "&#39;"); break;
-        default: *o++ = *p;
-        }
-    }
-    *o = '\0';
-    return out;
-}
 
-enum MHD_Result h_token_page(api_req *r)
-{
-    char *tok = html_escape(r->args[0]);
-    char *site = html_escape(r->srv->cfg.public_website);
-    char *body = NULL;
-    int n = -1;
-    if (tok && site)
-        n = asprintf(&body,
-                     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>API Token</title></head>\n"
-                     "<body><h1>Your API token</h1>\n<pre id=\"token\">%s</pre>\n"
-                     "<p>Example:</p>\n<pre>curl -H \"Authorization: bearer %s\" %s/api/flist/me</pre>\n"
-                     "</body></html>\n",
-                     tok, tok, site);
-    free(tok);
-    free(site);
-    return api_text_take(r, 200, "text/html; charset=utf-8", body, n);
-}
 
 enum MHD_Result h_session(api_req *r)
 {

@@ -52,10 +52,28 @@ enum MHD_Result h_login(api_req *r);
 enum MHD_Result h_login_token(api_req *r);
 enum MHD_Result h_callback_threebot(api_req *r);
 enum MHD_Result h_callback_token(api_req *r);
-enum MHD_Result h_token_page(api_req *r);
 enum MHD_Result h_session(api_req *r);
 /* /login-iyo and /_iyo_callback (§12.6): 410 with a plain-text message,
  * in every authentication mode (itsyou.online has been shut down). */
 enum MHD_Result h_iyo_gone(api_req *r);
+
+/* web_pages.c, web_forms.c, web_static.c: the web application (web.h) */
+enum MHD_Result h_web_home(api_req *r);
+enum MHD_Result h_web_search(api_req *r);
+enum MHD_Result h_web_repo(api_req *r);
+enum MHD_Result h_web_tag(api_req *r);
+enum MHD_Result h_web_preview(api_req *r);
+enum MHD_Result h_web_form(api_req *r);
+enum MHD_Result h_web_upload(api_req *r);
+enum MHD_Result h_web_upload_flist(api_req *r);
+enum MHD_Result h_web_merge(api_req *r);
+enum MHD_Result h_web_docker(api_req *r);
+enum MHD_Result h_web_login_method(api_req *r);
+enum MHD_Result h_web_readonly(api_req *r);
+enum MHD_Result h_web_logout(api_req *r);
+enum MHD_Result h_web_static(api_req *r);
+enum MHD_Result h_api_search(api_req *r);
+/* /token/<token> (§12.3): the token and a curl example */
+enum MHD_Result h_token_page(api_req *r);
 
 #endif

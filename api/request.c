@@ -73,6 +73,8 @@ const char *api_query(api_req *r, const char *name, char *buf, size_t n)
 
 int api_wants_async(api_req *r)
 {
+    if (r->force_async)
+        return 1;
     char v[16];
     if (api_query(r, "async", v, sizeof v) && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0))
         return 1;
@@ -86,6 +88,7 @@ void request_free(api_req *r)
         return;
     for (int i = 0; i < r->nsegs; i++)
         free(r->segs[i]);
+    free(r->scratch);
     free(r->path);
     upload_free(r->upload);
     free(r->body);

@@ -64,6 +64,25 @@ static api_route TABLE[] = {
     R(G, "/readyz", h_readyz, AUTH_NONE, BODY_NONE, "Redis, backend and directories ready"),
     R(G, "/metrics", h_metrics, AUTH_NONE, BODY_NONE, "Prometheus metrics"),
     R(G, "/api/openapi.json", h_openapi, AUTH_NONE, BODY_NONE, "This OpenAPI document"),
+    /* web pages (1-5, 32-35, 38-40, 47; issue 10) */
+    R(G, "/", h_web_home, AUTH_NONE, BODY_NONE, "Web: the repository list"),
+    R(G, "/search", h_web_search, AUTH_NONE, BODY_NONE, "Web: search"),
+    R(G, "/<repo>", h_web_repo, AUTH_NONE, BODY_NONE, "Web: a repository"),
+    R(G, "/<repo>/tags/<tag>", h_web_tag, AUTH_NONE, BODY_NONE, "Web: a tag"),
+    R(G, "/<repo>/<name>.md", h_web_preview, AUTH_NONE, BODY_NONE, "Web: preview of an flist"),
+    R(G, "/upload", h_web_form, AUTH_SESSION, BODY_NONE, "Web: archive upload form"),
+    R(P, "/upload", h_web_upload, AUTH_SESSION, BODY_MULTIPART, "Web: upload an archive (async job)"),
+    R(G, "/upload-flist", h_web_form, AUTH_SESSION, BODY_NONE, "Web: flist upload form"),
+    R(P, "/upload-flist", h_web_upload_flist, AUTH_SESSION, BODY_MULTIPART, "Web: upload a self-made flist (async job)"),
+    R(G, "/merge", h_web_form, AUTH_SESSION, BODY_NONE, "Web: merge form"),
+    R(P, "/merge", h_web_merge, AUTH_SESSION, BODY_SMALL, "Web: merge flists (async job)"),
+    R(G, "/docker-convert", h_web_form, AUTH_SESSION, BODY_NONE, "Web: Docker conversion form"),
+    R(P, "/docker-convert", h_web_docker, AUTH_SESSION, BODY_SMALL, "Web: convert a Docker image (async job)"),
+    R(G, "/login-method", h_web_login_method, AUTH_NONE, BODY_NONE, "Web: how to log in"),
+    R(G, "/readonly", h_web_readonly, AUTH_NONE, BODY_NONE, "Web: readonly notice (302 to / when writable)"),
+    R(G, "/logout", h_web_logout, AUTH_NONE, BODY_NONE, "Web: end the web session"),
+    R(G, "/static/<file>", h_web_static, AUTH_NONE, BODY_NONE, "Web: style sheet, script, icons"),
+    R(G, "/api/search", h_api_search, AUTH_NONE, BODY_NONE, "Search every flist by name (ext)"),
 };
 #define NROUTES (sizeof TABLE / sizeof TABLE[0])
 
@@ -277,7 +296,7 @@ json_t *router_openapi(const hub_config *cfg)
 void router_print(void *out_FILE)
 {
     FILE *out = out_FILE;
-    static const char *auth_names[] = {"none", "bearer", "login"};
+    static const char *auth_names[] = {"none", "bearer", "login", "session"};
     for (size_t i = 0; i < NROUTES; i++) {
         char allow[128];
         router_allow_header(TABLE[i].methods, allow, sizeof allow);

@@ -24,6 +24,7 @@ typedef enum api_auth {
     AUTH_NONE = 0,       /* public */
     AUTH_BEARER,         /* the API gate of §12.4 (readonly first) */
     AUTH_LOGIN,          /* exists only when authentication is on */
+    AUTH_SESSION,        /* web session gate (§12.8) and, for writes, CSRF (web.h) */
 } api_auth;
 
 typedef enum api_body {

@@ -4,6 +4,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +31,10 @@
 #include "router.h"
 #include "singleflight.h"
 #include "upload.h"
+#include "web.h"
+
+/* r->refusal_gate: the refusal is the web gate's (redirect or 403). */
+#define REFUSAL_WEB 2
 
 /* ------------------------------------------------------------------ */
 /* requests                                                            */
@@ -132,7 +137,9 @@ static unsigned long long content_length(api_req *r)
  * a client that asked "Expect: 100-continue" or announced a body too long
  * to read (it sees the reply if it reads while sending, as curl does);
  * otherwise after its body was read and dropped, since most clients read
- * nothing before they have sent everything. Returns MHD_YES or MHD_NO. */
+ * nothing before they have sent everything. gate_form: 0 the envelope, 1
+ * the API gate's F-JSON, REFUSAL_WEB the web gate's redirect (msg: where
+ * to) or 403. Returns MHD_YES or MHD_NO. */
 static enum MHD_Result refuse_headers(api_req *r, int status, const char *msg, int gate_form)
 {
     const char *expect = api_header(r, MHD_HTTP_HEADER_EXPECT);
@@ -140,6 +147,8 @@ static enum MHD_Result refuse_headers(api_req *r, int status, const char *msg, i
               content_length(r) > REFUSAL_DRAIN_MAX;
     if (now) {
         upload_discard(r->upload);
+        if (gate_form == REFUSAL_WEB)
+            return web_refuse(r, status, msg[0] ? msg : NULL);
         return gate_form ? api_ferror(r, status, msg) : api_error(r, status, msg);
     }
     r->refusal_gate = gate_form;
@@ -209,6 +218,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int st;
         if (r->route->auth == AUTH_BEARER && (st = gate_check(r)) != 0)
             return refuse_headers(r, st, r->auth.message, 1);
+        if (r->route->auth == AUTH_SESSION) {
+            const char *loc;
+            if ((st = web_gate(r, &loc)) != 0)
+                return refuse_headers(r, st, loc ? loc : "", REFUSAL_WEB);
+        }
         if (r->route->body == BODY_MULTIPART) {
             if (upload_begin(r, &err) != 0)
                 return refuse_headers(r, api_status_of(err.code), err.msg, 0);
@@ -249,6 +263,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     /* the request is complete (or resumed after a wait) */
     conn_guard_phase(conn, CONN_SERVING);
+    if (r->refusal_status && r->refusal_gate == REFUSAL_WEB)
+        return web_refuse(r, r->refusal_status, r->refusal_msg[0] ? r->refusal_msg : NULL);
     if (r->refusal_status)
         return r->refusal_gate ? api_ferror(r, r->refusal_status, r->refusal_msg)
                                : api_error(r, r->refusal_status, r->refusal_msg);
@@ -260,6 +276,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int st = gate_check(r);
         if (st)
             return api_ferror(r, st, r->auth.message);
+    }
+    if (r->route->auth == AUTH_SESSION && !r->gated) {
+        const char *loc;
+        int st = web_gate(r, &loc);
+        if (st)
+            return web_refuse(r, st, loc);
     }
     if (r->upload && !r->wait && upload_end(r, &err) != 0) {
         upload_discard(r->upload);
@@ -478,6 +500,12 @@ int server_init(api_server *srv, hub_config *cfg, hub_err *err)
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (!(srv->waiters = waiters_new(srv, err)))
         return -1;
+    char web_dir[PATH_MAX];
+    if (web_find_root(srv->cfg.web_root, web_dir, sizeof web_dir, err) < 0 ||
+        !(srv->web = web_open(web_dir, srv->store, err)))
+        return -1;
+    if (web_search_warm(web_search_of(srv->web)) < 0)
+        log_warn("search index: no thread to build it ahead: the first search will");
     return housekeeping_start(srv, err);
 }
 
@@ -601,6 +629,7 @@ void server_free(api_server *srv)
     cache_free(srv->cache);
     metrics_free(srv->metrics);
     auth_ctx_free(srv->auth);
+    web_free(srv->web);
     repo_store_close(srv->store);
     config_free(&srv->cfg);
 }

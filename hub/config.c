@@ -141,6 +141,7 @@ static const config_key KEYS[] = {
      .aux = F(n_allowed_extensions), .check = check_extensions},
     {KEY("readonly", KT_BOOL, "false", readonly)},
     {KEY("debug", KT_BOOL, "false", debug)},
+    {KEY("web-root", KT_OPTSTR, "", web_root)},
     /* authentication */
     {KEY("authentication", KT_BOOL, "false", authentication)},
     {KEY("threebot-seed", KT_SECRET, "", threebot_seed), .min = 32, .max = 32},

@@ -84,6 +84,8 @@ typedef struct hub_config {
     size_t n_allowed_extensions;
     int readonly;                 /* readonly */
     int debug;                    /* debug */
+    char *web_root;               /* web-root: templates and static files of the web
+                                     pages; NULL = found beside the binary (web.h) */
 
     /* authentication (HUB-API.md §12) */
     int authentication;           /* authentication */
