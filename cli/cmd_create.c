@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "create_image.h"
 
 /* Metadata kinds whose value is JSON (FLIST-FORMAT.md §7) and the JSON type
  * each must have. */
@@ -109,8 +110,9 @@ int cmd_create(int argc, char **argv, const char *usage)
         status = cli_fail(&o, "create", err.msg);
         goto out;
     }
-    struct stat sst;
-    if (stat(source, &sst) != 0) {
+    int local_image = cli_image_source(source);   /* oci:DIR, docker-daemon:NAME */
+    struct stat sst = { .st_mode = S_IFDIR };
+    if (!local_image && stat(source, &sst) != 0) {
         snprintf(err.msg, sizeof err.msg, "%s: no such file or directory", source);
         status = cli_fail(&o, "create", err.msg);
         goto out;
@@ -128,7 +130,7 @@ int cmd_create(int argc, char **argv, const char *usage)
     flist_writer_opts wo = {
         .threads = o.threads,
         .backend = o.backend ? &be : NULL,
-        .progress = archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
+        .progress = local_image ? NULL : archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
         .progress_ud = &ap,
     };
     w = flist_writer_new(&wo, &err);
@@ -151,7 +153,8 @@ int cmd_create(int argc, char **argv, const char *usage)
             goto out;
         }
     }
-    int rc = archive_fd < 0 ? flist_source_dir(w, source, &err)
+    int rc = local_image ? cli_create_image(source, NULL, w, &err)
+           : archive_fd < 0 ? flist_source_dir(w, source, &err)
                             : flist_source_tar_fd(w, archive_fd, &err);
     flist_stats st;
     if (rc == 0)

@@ -16,6 +16,8 @@ PKGS=(
   redis-server
   # tests and benchmarks
   python3 python3-cryptography wrk time procps curl
+  # container images: umoci (reference unpacker), zstd (zstd layers)
+  umoci zstd
 )
 
 missing=()
