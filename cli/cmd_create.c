@@ -91,7 +91,7 @@ int cmd_create(int argc, char **argv, const char *usage)
 {
     cli_opts o;
     if (cli_parse(argc, argv, CLI_OPT_JSON | CLI_OPT_BACKEND | CLI_OPT_PUBLIC_BACKEND |
-                  CLI_OPT_THREADS | CLI_OPT_META, 2, 2, usage, &o) != 0)
+                  CLI_OPT_THREADS | CLI_OPT_META | CLI_OPT_IMAGE, 2, 2, usage, &o) != 0)
         return 2;
     const char *source = o.args[0], *output = o.args[1];
     hub_err err;
@@ -110,9 +110,10 @@ int cmd_create(int argc, char **argv, const char *usage)
         status = cli_fail(&o, "create", err.msg);
         goto out;
     }
+    const char *docker_ref = strncmp(source, "docker://", 9) == 0 ? source + 9 : NULL;
     int local_image = cli_image_source(source);   /* oci:DIR, docker-daemon:NAME */
     struct stat sst = { .st_mode = S_IFDIR };
-    if (!local_image && stat(source, &sst) != 0) {
+    if (!docker_ref && !local_image && stat(source, &sst) != 0) {
         snprintf(err.msg, sizeof err.msg, "%s: no such file or directory", source);
         status = cli_fail(&o, "create", err.msg);
         goto out;
@@ -130,7 +131,7 @@ int cmd_create(int argc, char **argv, const char *usage)
     flist_writer_opts wo = {
         .threads = o.threads,
         .backend = o.backend ? &be : NULL,
-        .progress = local_image ? NULL : archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
+        .progress = docker_ref || local_image ? NULL : archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
         .progress_ud = &ap,
     };
     w = flist_writer_new(&wo, &err);
@@ -153,7 +154,8 @@ int cmd_create(int argc, char **argv, const char *usage)
             goto out;
         }
     }
-    int rc = local_image ? cli_create_image(source, NULL, w, &err)
+    int rc = docker_ref ? cli_create_docker(&o, docker_ref, w, &err)
+           : local_image ? cli_create_image(source, o.platform, w, &err)
            : archive_fd < 0 ? flist_source_dir(w, source, &err)
                             : flist_source_tar_fd(w, archive_fd, &err);
     flist_stats st;

@@ -7,25 +7,6 @@
 
 #include "oci.h"
 
-#define LATEST_SUFFIX ":latest"
-#define FLIST_SUFFIX ".flist"
-
-int oci_flist_name(const char *image, char *out, size_t cap, hub_err *err)
-{
-    int add_latest = strchr(image, ':') == NULL;
-    size_t n = strlen(image) + (add_latest ? strlen(LATEST_SUFFIX) : 0) + strlen(FLIST_SUFFIX);
-    if (n + 1 > cap)
-        return hub_err_setc(err, HUB_E_INVALID, "image name too long for an flist name");
-    snprintf(out, cap, "%s%s", image, add_latest ? LATEST_SUFFIX : "");
-    for (char *p = out; *p; p++)
-        if (*p == ':' || *p == '/')
-            *p = '-';
-    size_t l = strlen(out);
-    if (l < strlen(FLIST_SUFFIX) || strcmp(out + l - strlen(FLIST_SUFFIX), FLIST_SUFFIX) != 0)
-        snprintf(out + l, cap - l, "%s", FLIST_SUFFIX);
-    return 0;
-}
-
 int oci_convert_registry(flist_writer *w, const char *image, const oci_convert_opts *o,
                          oci_convert_info *info, hub_err *err)
 {

@@ -2,8 +2,7 @@
  * writer: the reference resolved (oci_registry), its layers fetched and
  * verified, then applied (oci_apply_layers) and its config turned into
  * metadata (oci_apply_config). The caller owns the writer: it sets the
- * `backend` metadata and finishes it. Also the flist name the original
- * hub derives from an image reference (HUB-API.md §13.4 step 8).
+ * `backend` metadata and finishes it.
  */
 #ifndef ENGINE_OCI_CONVERT_H
 #define ENGINE_OCI_CONVERT_H
@@ -45,12 +44,5 @@ typedef struct oci_convert_info {
  * errors, oci_registry.h). */
 int oci_convert_registry(flist_writer *w, const char *image, const oci_convert_opts *o,
                          oci_convert_info *info, hub_err *err);
-
-/* The original hub's flist name for an image reference as given: ":latest"
- * appended when it holds no ':', then every ':' and '/' replaced by '-',
- * then ".flist" ("ubuntu" -> "ubuntu-latest.flist", "ghcr.io/org/img:v1"
- * -> "ghcr.io-org-img-v1.flist"). Returns 0, or -1 with err when it does
- * not fit `cap`. */
-int oci_flist_name(const char *image, char *out, size_t cap, hub_err *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* oci_ref.c - Docker's reference grammar and normalisation (oci_ref.h). */
+/* oci_ref.c - Docker's reference grammar and normalisation, and the flist
+ * name the original hub derives from a reference (oci_ref.h). */
 #include "oci_ref.h"
 
 #include <ctype.h>
@@ -265,5 +266,24 @@ int oci_ref_domain_is_local(const char *domain)
     char tail;
     if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4)
         return a == 127 && b < 256 && c < 256 && d < 256;
+    return 0;
+}
+
+#define LATEST_SUFFIX ":latest"
+#define FLIST_SUFFIX ".flist"
+
+int oci_flist_name(const char *image, char *out, size_t cap, hub_err *err)
+{
+    int add_latest = strchr(image, ':') == NULL;
+    size_t n = strlen(image) + (add_latest ? strlen(LATEST_SUFFIX) : 0) + strlen(FLIST_SUFFIX);
+    if (n + 1 > cap)
+        return hub_err_setc(err, HUB_E_INVALID, "image name too long for an flist name");
+    snprintf(out, cap, "%s%s", image, add_latest ? LATEST_SUFFIX : "");
+    for (char *p = out; *p; p++)
+        if (*p == ':' || *p == '/')
+            *p = '-';
+    size_t l = strlen(out);
+    if (l < strlen(FLIST_SUFFIX) || strcmp(out + l - strlen(FLIST_SUFFIX), FLIST_SUFFIX) != 0)
+        snprintf(out + l, cap - l, "%s", FLIST_SUFFIX);
     return 0;
 }

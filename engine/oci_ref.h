@@ -8,6 +8,8 @@
  *
  * The first component is a registry host only when it holds '.' or ':' or
  * is "localhost" (or has upper case letters, which a repository may not).
+ * Also the flist name the original hub gives a converted image (HUB-API.md
+ * §13.4 step 8).
  */
 #ifndef ENGINE_OCI_REF_H
 #define ENGINE_OCI_REF_H
@@ -52,5 +54,12 @@ int oci_ref_domain_is_local(const char *domain);
 
 /* 1 when s is "sha256:" followed by 64 lower-case hex digits. */
 int oci_digest_valid(const char *s);
+
+/* The original hub's flist name for an image reference as given: ":latest"
+ * appended when it holds no ':', then every ':' and '/' replaced by '-',
+ * then ".flist" ("ubuntu" -> "ubuntu-latest.flist", "ghcr.io/org/img:v1"
+ * -> "ghcr.io-org-img-v1.flist"). Returns 0, or -1 with err when it does
+ * not fit `cap`. */
+int oci_flist_name(const char *image, char *out, size_t cap, hub_err *err);
 
 #endif

@@ -48,7 +48,8 @@ struct oci_registry {
     char base[URL_MAX];        /* "https://host[:port]" */
     char *user, *pass;         /* owned, wiped on free; NULL when none */
     char *authz;               /* "Authorization: ..." header, owned; NULL before auth */
-    int plain_http;
+    int plain_http;            /* plain HTTP allowed (local or named insecure) */
+    int scheme_known;          /* base's scheme chosen */
 };
 
 /* ---------------- small helpers ---------------- */
@@ -188,7 +189,8 @@ oci_registry *oci_registry_new(const oci_registry_opts *opts, const oci_ref *ref
     for (size_t i = 0; i < opts->n_insecure && !insecure; i++)
         insecure = strcmp(opts->insecure[i], ref->domain) == 0;
     r->plain_http = insecure;
-    snprintf(r->base, sizeof r->base, "%s://%s", insecure ? "http" : "https", oci_ref_api_host(ref));
+    r->scheme_known = !insecure;
+    snprintf(r->base, sizeof r->base, "https://%s", oci_ref_api_host(ref));
     if (opts->username && *opts->username) {
         r->user = strdup(opts->username);
         r->pass = strdup(opts->password ? opts->password : "");
@@ -529,7 +531,9 @@ static int status_error(oci_registry *r, long status, const char *body, size_t l
     case 401:
         return hub_err_setc(err, HUB_E_NOT_FOUND,
                             "docker image not found or access denied: %s (the registry answered "
-                            "401%s)", ref, code);
+                            "401%s%s)", ref, code,
+                            r->authz && strncmp(r->authz, "Authorization: Basic", 20) == 0
+                                ? "; the credentials were refused" : "");
     case 403:
         return hub_err_setc(err, HUB_E_FORBIDDEN, "access denied to %s (the registry answered 403%s)",
                             ref, code);
@@ -734,9 +738,27 @@ static int layer_compression(const char *mt)
     return -1;
 }
 
+/* For a registry allowed on plain HTTP, as Docker: https when it answers
+ * TLS on /v2/, else http. */
+static void choose_scheme(oci_registry *r)
+{
+    if (r->scheme_known)
+        return;
+    r->scheme_known = 1;
+    char url[URL_MAX + 16];
+    snprintf(url, sizeof url, "%s/v2/", r->base);
+    resp rs;
+    if (get_small(r, url, NULL, 0, TOKEN_REPLY_MAX, NULL, &rs, NULL) == 0) {
+        resp_free(&rs);
+        return;
+    }
+    snprintf(r->base, sizeof r->base, "http://%s", oci_ref_api_host(&r->ref));
+}
+
 int oci_registry_resolve(oci_registry *r, oci_image *img, hub_err *err)
 {
     memset(img, 0, sizeof *img);
+    choose_scheme(r);
     img->ref = r->ref;
     char mt[256], dg[OCI_DIGEST_MAX];
     const char *want = r->ref.digest[0] ? r->ref.digest : NULL;

@@ -140,5 +140,25 @@ static void test_api_host_and_local(void)
     T_CHECK(!oci_digest_valid("sha512:" D64));
 }
 
-T_MAIN(T_CASE(test_docker_hub), T_CASE(test_registries), T_CASE(test_digests),
+static void test_flist_name(void)
+{
+    static const char *const cases[][2] = {
+        { "ubuntu", "ubuntu-latest.flist" },
+        { "ubuntu:22.04", "ubuntu-22.04.flist" },
+        { "library/nginx", "library-nginx-latest.flist" },
+        { "ghcr.io/org/img:v1", "ghcr.io-org-img-v1.flist" },
+        { "localhost:5000/img", "localhost-5000-img.flist" },   /* has a ':' already */
+        { "img@sha256:" D64, "img@sha256-" D64 ".flist" },
+    };
+    char out[600];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        T_REQUIRE(oci_flist_name(cases[i][0], out, sizeof out, NULL) == 0);
+        T_STREQ(out, cases[i][1]);
+    }
+    char small[8];
+    hub_err err;
+    T_CHECK(oci_flist_name("ubuntu", small, sizeof small, &err) == -1 && err.code == HUB_E_INVALID);
+}
+
+T_MAIN(T_CASE(test_flist_name), T_CASE(test_docker_hub), T_CASE(test_registries), T_CASE(test_digests),
        T_CASE(test_refused), T_CASE(test_api_host_and_local))

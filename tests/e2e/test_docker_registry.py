@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the registry path of the image converter
+(engine/oci_registry.c, oci_convert.c): `flist create docker://...` and
+the hub's POST /api/flist/me/docker, against a real Debian docker-registry
+started here with no auth, token auth (a token server of the test), basic
+auth over TLS, and blob redirects. Images are written by the test (ocireg.py)
+and pushed byte-exact through the registry API; no daemon is needed.
+"""
+import http.server
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hublib import TempDir, free_port, run_tests  # noqa: E402
+from ocireg import (BlobServer, Image, Registry, TokenServer, make_tar,  # noqa: E402
+                    require_programs)
+
+BIN = os.environ.get("HUB_BIN", "build/bin")
+FLIST = os.path.join(BIN, "flist")
+
+
+def flist(*args, env=None, check=True):
+    e = dict(os.environ)
+    for k in ("FLIST_REGISTRY_USER", "FLIST_REGISTRY_PASSWORD", "FLIST_INSECURE_REGISTRY"):
+        e.pop(k, None)
+    e.update(env or {})
+    p = subprocess.run([FLIST, *args], capture_output=True, text=True, timeout=300, env=e)
+    if check and p.returncode != 0:
+        raise AssertionError("flist %s failed (%d): %s%s" % (" ".join(args), p.returncode,
+                                                             p.stderr, p.stdout))
+    return p
+
+
+def listing(path):
+    """path -> entry of `flist find --json`."""
+    out = flist("find", "--json", path).stdout
+    v = json.loads(out)["response"]
+    return {e["path"]: e for e in v["content"]} if isinstance(v, dict) else {e["path"]: e for e in v}
+
+
+def base_image(kind="oci", comp="gzip", extra=None):
+    l1 = make_tar([("bin", None), ("bin/hello", b"#!/bin/sh\necho hello\n"),
+                   ("etc", None), ("etc/os-release", b"ID=test\n"), ("etc/gone", b"x")])
+    l2 = make_tar([("etc/.wh.gone", b""), ("etc/motd", b"welcome\n")] + (extra or []))
+    return Image([(l1, comp), (l2, comp)], config={
+        "Env": ["PATH=/usr/bin:/bin", "EMPTY=", "EQ=a=b"], "Cmd": ["/bin/hello"],
+        "WorkingDir": "/etc"}, kind=kind)
+
+
+class RateLimited:
+    """A server answering every request 429 with Retry-After, as a
+    registry over its pull limit."""
+
+    def __init__(self):
+        self.port = free_port()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS",
+                                               "message": "pull rate limit"}]}).encode()
+                self.send_response(429)
+                self.send_header("Retry-After", "42")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), H)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class RegistryCase(unittest.TestCase):
+    def setUp(self):
+        require_programs(self, "docker-registry", "htpasswd", "zstd")
+        self.tmp_ctx = TempDir()
+        self.tmp = self.tmp_ctx.__enter__()
+        self.addCleanup(self.tmp_ctx.__exit__, None, None, None)
+
+    def start(self, reg):
+        reg.__enter__()
+        self.addCleanup(reg.__exit__, None, None, None)
+        return reg
+
+    def out(self, name="out.flist"):
+        return os.path.join(self.tmp, name)
+
+
+class NoAuth(RegistryCase):
+    def test_oci_gzip_image_converted(self):
+        reg = self.start(Registry(self.tmp))
+        img = base_image()
+        reg.push_image("test/app", "v1", img)
+        p = flist("create", "docker://%s/test/app:v1" % reg.host, self.out())
+        self.assertIn("2 layers", p.stderr)
+        ls = listing(self.out())
+        self.assertIn("/bin/hello", ls)
+        self.assertIn("/etc/motd", ls)
+        self.assertNotIn("/etc/gone", ls)
+        self.assertNotIn("/etc/.wh.gone", ls)
+
+    def test_layer_kinds_and_docker_manifest(self):
+        reg = self.start(Registry(self.tmp))
+        l1 = make_tar([("a", None), ("a/plain", b"plain layer\n")])
+        l2 = make_tar([("a/zstd", b"zstd layer\n" * 100)])
+        l3 = make_tar([("a/gzip", b"gzip layer\n")])
+        reg.push_image("kinds/oci", "t", Image([(l1, "none"), (l2, "zstd"), (l3, "gzip")]))
+        reg.push_image("kinds/docker", "t", Image([(l1, "none"), (l3, "gzip")], kind="docker"))
+        flist("create", "docker://%s/kinds/oci:t" % reg.host, self.out("o.flist"))
+        ls = listing(self.out("o.flist"))
+        for f in ("/a/plain", "/a/zstd", "/a/gzip"):
+            self.assertIn(f, ls)
+        self.assertEqual(ls["/a/zstd"]["size"], len(b"zstd layer\n" * 100))
+        flist("create", "docker://%s/kinds/docker:t" % reg.host, self.out("d.flist"))
+        ls = listing(self.out("d.flist"))
+        self.assertIn("/a/plain", ls)
+        self.assertIn("/a/gzip", ls)
+
+    def test_index_platforms_attestations_and_digests(self):
+        reg = self.start(Registry(self.tmp))
+        arm = Image([(make_tar([("which", b"arm64\n")]), "gzip")], arch="arm64")
+        amd = Image([(make_tar([("which", b"amd64\n")]), "gzip")], arch="amd64")
+        att = Image([(make_tar([("sbom.json", b"{}")]), "gzip")], arch="unknown", os_="unknown")
+        reg.push_index("multi/img", "latest", [arm, amd], attestation_for=att)
+        reg.push_index("multi/list", "latest", [Image([(make_tar([("which", b"d-arm\n")]), "gzip")],
+                                                      kind="docker", arch="arm64"),
+                                                Image([(make_tar([("which", b"d-amd\n")]), "gzip")],
+                                                      kind="docker")], kind="docker")
+        p = flist("create", "docker://%s/multi/img" % reg.host, self.out("a.flist"))
+        self.assertIn("linux/amd64", p.stderr)
+        self.assertEqual(listing(self.out("a.flist"))["/which"]["size"], len(b"amd64\n"))
+        flist("create", "--platform", "linux/arm64", "docker://%s/multi/img" % reg.host,
+              self.out("b.flist"))
+        self.assertEqual(listing(self.out("b.flist"))["/which"]["size"], len(b"arm64\n"))
+        flist("create", "docker://%s/multi/list" % reg.host, self.out("c.flist"))
+        self.assertEqual(listing(self.out("c.flist"))["/which"]["size"], len(b"d-amd\n"))
+        p = flist("create", "--platform", "linux/s390x", "docker://%s/multi/img" % reg.host,
+                  self.out("x.flist"), check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no image for platform linux/s390x", p.stderr)
+        self.assertIn("linux/arm64, linux/amd64", p.stderr)
+        self.assertNotIn("unknown", p.stderr)
+        self.assertFalse(os.path.exists(self.out("x.flist")))
+        # a digest pins the manifest (here: the amd64 one, no index)
+        flist("create", "docker://%s/multi/img@%s" % (reg.host, arm.digest), self.out("d.flist"))
+        self.assertEqual(listing(self.out("d.flist"))["/which"]["size"], len(b"arm64\n"))
+
+    def test_errors(self):
+        reg = self.start(Registry(self.tmp))
+        img = base_image()
+        reg.push_image("err/app", "v1", img)
+        cases = [
+            ("docker://%s/err/nothere:v1" % reg.host, "docker image not found"),
+            ("docker://%s/err/app:v2" % reg.host, "MANIFEST_UNKNOWN"),
+            ("docker://%s/Err/App" % reg.host, "must be lowercase"),
+            ("docker://127.0.0.1:1/x", "unreachable"),
+            ("docker://%s/err/app@sha256:%s" % (reg.host, "0" * 64), "docker image not found"),
+        ]
+        for ref, msg in cases:
+            p = flist("create", ref, self.out("e.flist"), check=False)
+            self.assertNotEqual(p.returncode, 0, ref)
+            self.assertIn(msg, p.stderr, ref)
+            self.assertFalse(os.path.exists(self.out("e.flist")))
+        # rate limited: the registry's retry time is reported
+        limiter = RateLimited()
+        limiter.__enter__()
+        self.addCleanup(limiter.__exit__, None, None, None)
+        p = flist("create", "docker://127.0.0.1:%d/x/y:1" % limiter.port, self.out("e.flist"),
+                  check=False)
+        self.assertIn("rate limited by registry 127.0.0.1:%d (429 TOOMANYREQUESTS" % limiter.port,
+                      p.stderr)
+        self.assertIn("retry after 42", p.stderr)
+        # a remote registry is never spoken to over plain HTTP unless named
+        p = flist("create", "docker://registry.invalid:1/x", self.out("e.flist"), check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("unreachable", p.stderr)
+        # unsupported media types
+        bad = Image([(make_tar([("f", b"x")]), "gzip")])
+        man = json.loads(bad.manifest)
+        man["layers"][0]["mediaType"] = "application/vnd.example.unknown"
+        for blob in bad.blobs.values():
+            reg.push_blob("err/media", blob)
+        body = json.dumps(man).encode()
+        reg.push_manifest("err/media", "t", body, man["mediaType"])
+        p = flist("create", "docker://%s/err/media:t" % reg.host, self.out("e.flist"), check=False)
+        self.assertIn("unsupported media type \"application/vnd.example.unknown\"", p.stderr)
+        # a size that lies in the manifest
+        man = json.loads(img.manifest)
+        man["layers"][0]["size"] -= 1
+        reg.push_manifest("err/app", "short", json.dumps(man).encode(), man["mediaType"])
+        p = flist("create", "docker://%s/err/app:short" % reg.host, self.out("e.flist"),
+                  check=False)
+        self.assertIn("size mismatch", p.stderr)
+        self.assertFalse(os.path.exists(self.out("e.flist")))
+
+    def test_digest_mismatch_and_layer_cache(self):
+        reg = self.start(Registry(self.tmp))
+        img = base_image()
+        reg.push_image("cache/app", "v1", img)
+        cache = os.path.join(self.tmp, "cache")
+        p = flist("create", "--layer-cache", cache, "docker://%s/cache/app:v1" % reg.host,
+                  self.out("1.flist"))
+        self.assertIn("0 from the layer cache", p.stderr)
+        cached = sorted(os.listdir(os.path.join(cache, "sha256")))
+        self.assertEqual(cached, sorted(desc["digest"][7:] for desc in img.layer_descs))
+        p = flist("create", "--layer-cache", cache, "docker://%s/cache/app:v1" % reg.host,
+                  self.out("2.flist"))
+        self.assertIn("2 from the layer cache", p.stderr)
+        self.assertEqual(listing(self.out("1.flist")).keys(), listing(self.out("2.flist")).keys())
+        # the registry serves other bytes for a layer: refused, nothing cached
+        d = img.layer_descs[1]["digest"][7:]
+        data = os.path.join(reg.storage, "docker/registry/v2/blobs/sha256", d[:2], d, "data")
+        with open(data, "r+b") as f:
+            b = bytearray(f.read())
+            b[-1] ^= 0xFF
+            f.seek(0)
+            f.write(b)
+        cache2 = os.path.join(self.tmp, "cache2")
+        p = flist("create", "--layer-cache", cache2, "docker://%s/cache/app:v1" % reg.host,
+                  self.out("3.flist"), check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("digest mismatch", p.stderr)
+        self.assertFalse(os.path.exists(self.out("3.flist")))
+        # only verified layers stay (the good one, if it finished first);
+        # no partial download is left
+        left = set(os.listdir(os.path.join(cache2, "sha256")))
+        self.assertTrue(left <= {img.layer_descs[0]["digest"][7:]}, left)
+
+
+class TokenAuth(RegistryCase):
+    def test_anonymous_private_credentials_and_redirects(self):
+        ts = TokenServer(self.tmp, {"admin": "adminpw", "alice": "alicepw"})
+        ts.__enter__()
+        self.addCleanup(ts.__exit__, None, None, None)
+        blobs = BlobServer()
+        blobs.__enter__()
+        self.addCleanup(blobs.__exit__, None, None, None)
+        # the redirect middleware sends blob GETs to the file server, on
+        # another host name (localhost, not 127.0.0.1)
+        reg = Registry(self.tmp, auth="token", token_server=ts,
+                       redirect="http://localhost:%d/" % blobs.port)
+        blobs.root = reg.storage
+        self.start(reg)
+        reg.push_user = ("admin", "adminpw")
+        img = base_image()
+        reg.push_image("public/app", "v1", img)
+        reg.push_image("private/app", "v1", img)
+        flist("create", "docker://%s/public/app:v1" % reg.host, self.out("pub.flist"))
+        self.assertIn("/etc/motd", listing(self.out("pub.flist")))
+        self.assertTrue(any(r["user"] is None for r in ts.requests))
+        got = [r for r in blobs.requests if "/blobs/" in r["path"]]
+        self.assertTrue(got, "the layers came through the redirect")
+        self.assertTrue(all(r["authorization"] is None for r in got), got)
+        # private: anonymous is refused with a clear message
+        p = flist("create", "docker://%s/private/app:v1" % reg.host, self.out("priv.flist"),
+                  check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("docker image not found or access denied", p.stderr)
+        # ... with credentials from the environment it works
+        flist("create", "docker://%s/private/app:v1" % reg.host, self.out("priv.flist"),
+              env={"FLIST_REGISTRY_USER": "alice", "FLIST_REGISTRY_PASSWORD": "alicepw"})
+        self.assertIn("/etc/motd", listing(self.out("priv.flist")))
+        self.assertIn("alice", [r["user"] for r in ts.requests])
+        # ... and from a Docker config.json
+        creds = os.path.join(self.tmp, "config.json")
+        import base64
+        with open(creds, "w") as f:
+            json.dump({"auths": {reg.host: {"auth": base64.b64encode(b"alice:alicepw").decode()}}}, f)
+        os.remove(self.out("priv.flist"))
+        flist("create", "--creds-file", creds, "docker://%s/private/app:v1" % reg.host,
+              self.out("priv.flist"))
+        self.assertTrue(os.path.exists(self.out("priv.flist")))
+        # wrong credentials: refused by the token server
+        p = flist("create", "docker://%s/private/app:v1" % reg.host, self.out("bad.flist"),
+                  env={"FLIST_REGISTRY_USER": "alice", "FLIST_REGISTRY_PASSWORD": "nope"},
+                  check=False)
+        self.assertIn("credentials were refused", p.stderr)
+        self.assertNotIn("nope", p.stderr)
+        self.assertFalse(os.path.exists(self.out("bad.flist")))
+
+
+class BasicAuthTls(RegistryCase):
+    def test_basic_auth_over_tls(self):
+        reg = self.start(Registry(self.tmp, auth="basic", users={"bob": "bobpw"}))
+        reg.push_user = ("bob", "bobpw")
+        reg.push_image("team/app", "v1", base_image())
+        ref = "docker://%s/team/app:v1" % reg.host
+        env = {"FLIST_REGISTRY_USER": "bob", "FLIST_REGISTRY_PASSWORD": "bobpw"}
+        # without the CA the certificate is refused (and never plain HTTP instead)
+        p = flist("create", ref, self.out(), env=env, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        flist("create", "--ca-file", reg.ca, ref, self.out(), env=env)
+        self.assertIn("/etc/motd", listing(self.out()))
+        os.remove(self.out())
+        p = flist("create", "--ca-file", reg.ca, ref, self.out(), check=False)
+        self.assertIn("docker image not found or access denied", p.stderr)
+        self.assertIn("needs credentials", p.stderr)
+        p = flist("create", "--ca-file", reg.ca, ref, self.out(), check=False,
+                  env={"FLIST_REGISTRY_USER": "bob", "FLIST_REGISTRY_PASSWORD": "wrong"})
+        self.assertIn("credentials were refused", p.stderr)
+        self.assertFalse(os.path.exists(self.out()))
+
+
+if __name__ == "__main__":
+    run_tests()
