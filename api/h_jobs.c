@@ -3,11 +3,16 @@
  * queued (ARCHITECTURE.md "Job flow"), then either waited for
  * (compatibility mode: the original's reply) or answered 202 (async mode).
  * Also GET /api/jobs/<id> and the /listen/<id> event stream (§10).
+ * Docker: form fields `image` (a reference, checked with Docker's
+ * grammar) and optional `platform`; the job converts by the registry
+ * path (worker/job_docker.c); compatibility mode answers the original's
+ * {"name": <stats>} (D18).
  *
  * Job inputs (the api -> worker contract, hub:job:<id> field `input`):
  *   upload       {"file": spool path, "filename": client file name,
  *                 "name": flist file name, "repository": me,
  *                 "extension": matched extension, "metadata": {k: v}}
+ *   docker-convert {"image", "name", "repository", "platform"}
  *   upload-flist {"file", "filename", "name", "repository"}
  *   merge        {"sources": ["repo/name.flist", ...], "name", "repository"}
  * The worker's `result` for uploads is the reply payload
@@ -24,6 +29,8 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "oci_ref.h"
+#include "oci_registry.h"
 #include "upload.h"
 #include "util.h"
 
@@ -70,7 +77,9 @@ static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
     api_changed(r->srv);
     json_t *result = json_object_get(job, "result");
     json_t *payload = NULL;
-    if (type != JOBMSG_MERGE && json_is_object(result))
+    if (type == JOBMSG_DOCKER && json_is_object(result))   /* the original's quirk (D18) */
+        payload = json_pack("{sO}", "name", json_object_get(result, "name"));
+    else if (type != JOBMSG_MERGE && json_is_object(result))
         payload = json_incref(result);
     json_decref(job);
     return api_success(r, payload);
@@ -349,32 +358,51 @@ enum MHD_Result h_merge(api_req *r)
 
 /* ---------------- docker ---------------- */
 
-static int image_ref_valid(const char *s)
+/* Validates the image (Docker's reference grammar) and the platform,
+ * derives the original's flist name (HUB-API.md §13.4) and queues the
+ * conversion. */
+static enum MHD_Result docker_checked(api_req *r, const char *image, const char *platform)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 255)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._-/:@", c)))
-            return 0;
+    hub_err err = {0};
+    oci_ref ref;
+    char derived[OCI_REF_NAME_MAX * 2 + OCI_REF_TAG_MAX + 16], name[REPO_NAME_MAX + 1];
+    if (oci_ref_parse(image, &ref, &err) != 0) {
+        char msg[HUB_ERR_MAX + 64];
+        snprintf(msg, sizeof msg, "invalid docker image name: %s", err.msg);
+        return api_error(r, 400, msg);
     }
-    return s[0] != '-' && s[0] != '.' && s[0] != '/';
+    if (platform && *platform) {
+        char os[32], arch[32], variant[32];
+        if (oci_platform_parse(platform, os, arch, variant, &err) != 0)
+            return api_error(r, 400, err.msg);
+    }
+    if (oci_flist_name(image, derived, sizeof derived, &err) != 0 ||
+        repo_flist_name(derived, "flist name", name, &err) != 0)
+        return api_error(r, 400, err.msg);
+    if (repo_ensure(r->srv->store, r->auth.user, &err) != 0)
+        return api_fail(r, &err);
+    jobmsg_docker in = { .image = image, .name = name, .repository = r->auth.user,
+                         .platform = platform && *platform ? platform : NULL };
+    json_t *input = jobmsg_docker_build(&in);
+    if (!input)
+        return api_error(r, 400, "invalid docker image name: not valid UTF-8");
+    return submit(r, JOBMSG_DOCKER, input);
 }
 
 enum MHD_Result h_docker(api_req *r)
 {
+    if (r->wait)
+        return reply_after_wait(r, JOBMSG_DOCKER);
     char *image = form_field(r, "image");
     if (!image || !image[0]) {
         free(image);
         return api_error(r, 400, "missing docker image name");
     }
-    int ok = image_ref_valid(image);
+    char *platform = form_field(r, "platform");
+    enum MHD_Result ret = docker_checked(r, image, platform);
     free(image);
-    if (!ok)
-        return api_error(r, 400, "invalid docker image name: expected [registry/]name[:tag|@digest]");
-    return api_error(r, 503, "docker conversion is not enabled");
+    free(platform);
+    return ret;
 }
 
 /* ---------------- status and events ---------------- */

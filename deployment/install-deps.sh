@@ -18,6 +18,8 @@ PKGS=(
   python3 python3-cryptography wrk time procps curl
   # container images: umoci (reference unpacker), zstd (zstd layers)
   umoci zstd
+  # registry path of the converter: a real registry, htpasswd -B for its basic auth
+  docker-registry apache2-utils
 )
 
 missing=()

@@ -9,6 +9,7 @@ and pushed byte-exact through the registry API; no daemon is needed.
 import http.server
 import json
 import os
+import shutil
 import socketserver
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import TempDir, free_port, run_tests  # noqa: E402
+from hublib import TempDir, free_port, multipart, run_tests  # noqa: E402
+from test_worker import PUBLIC_BACKEND, flist_json  # noqa: E402
+from test_worker_api import ME, HubCase  # noqa: E402
 from ocireg import (BlobServer, Image, Registry, TokenServer, make_tar,  # noqa: E402
                     require_programs)
 
@@ -313,6 +316,103 @@ class BasicAuthTls(RegistryCase):
                   env={"FLIST_REGISTRY_USER": "bob", "FLIST_REGISTRY_PASSWORD": "wrong"})
         self.assertIn("credentials were refused", p.stderr)
         self.assertFalse(os.path.exists(self.out()))
+
+
+class HubDocker(HubCase):
+    """POST /api/flist/me/docker end to end: a real api and worker convert
+    from a real registry (the layer cache under the hub's workdir)."""
+    CONFIG = {"docker-max-image-size": "1M"}
+
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("docker-registry") is None:
+            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
+                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
+        cls.tmp_ctx = TempDir()
+        cls.tmp = cls.tmp_ctx.__enter__()
+        cls.reg = Registry(cls.tmp).__enter__()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.reg.__exit__(None, None, None)
+            cls.tmp_ctx.__exit__(None, None, None)
+
+    def post(self, fields, query=""):
+        ctype, body = multipart(fields, [])
+        st, _, b = self.api.request("POST", "/api/flist/me/docker" + query,
+                                    {"Content-Type": ctype}, body, timeout=120)
+        return st, json.loads(b)
+
+    def test_compat_async_events_and_cache(self):
+        img = base_image()
+        self.reg.push_image("hub/app", "v1", img)
+        image = "%s/hub/app:v1" % self.reg.host
+        name = "%s-hub-app-v1.flist" % self.reg.host.replace(":", "-")
+        st, v = self.post({"image": image})
+        self.assertEqual(st, 200, v)
+        stats = v["payload"]["name"]
+        self.assertEqual(set(v["payload"]), {"name"})
+        self.assertEqual(stats["failure"], 0)
+        self.assertEqual(stats["regular"], 4)   # hello, os-release, motd, .startup.toml
+        path = os.path.join(self.api.public, ME, name)
+        tree = self.fetch(path)
+        self.assertEqual(tree["/bin/hello"], b"#!/bin/sh\necho hello\n")
+        self.assertEqual(tree["/etc/motd"], b"welcome\n")
+        self.assertNotIn("/etc/gone", tree)
+        self.assertIn(b'name = "/bin/hello"', tree["/.startup.toml"])
+        self.assertIn(b'EQ = "a=b"', tree["/.startup.toml"])
+        self.assertEqual(flist_json("metadata", "--json", path, "backend")["value"], PUBLIC_BACKEND)
+        self.assertEqual(flist_json("check", "--backend", self.backend_url(), "--json",
+                                    path)["failure"], 0)
+        # again, async: every layer from the cache; the events of the conversion
+        st, v = self.post({"image": image}, "?async=1")
+        self.assertEqual(st, 202, v)
+        jid = v["payload"]["job"]
+        status, hdrs, stream = self.api.request("GET", "/listen/%s" % jid, timeout=60)
+        events = [json.loads(line[len("data: "):]) for line in stream.decode().split("\n")
+                  if line.startswith("data: ")]
+        msgs = [e.get("message", "") for e in events]
+        self.assertEqual(msgs[0], "Initializing docker converter")
+        self.assertTrue(any(m.startswith("Uploading chunks") for m in msgs), msgs)
+        self.assertIn("Publishing", msgs)
+        self.assertEqual(events[-2], {"status": "update", "message": "Image ready !", "progress": 100})
+        self.assertEqual(events[-1], {"status": "info", "info": {
+            "status": "success", "file": name, "flist": stats, "timing": {}}})
+        job = self.wait_job(jid)
+        self.assertEqual(job["state"], "done")
+        self.assertEqual(job["result"]["layers_cached"], 2)
+        self.assertEqual(job["result"]["file"], name)
+        self.assertEqual(job["result"]["manifest"], img.digest)
+        self.assertEqual(job["type"], "docker-convert")
+        st, _, metrics = self.api.request("GET", "/metrics")
+        self.assertIn(b'hub_jobs_queued_total{type="docker-convert"} 2', metrics)
+
+    def test_errors_publish_nothing(self):
+        host = self.reg.host
+        st, v = self.post({"image": "%s/hub/missing:v1" % host})
+        self.assertEqual(st, 500)
+        self.assertTrue(v["message"].startswith("docker image not found: "), v)
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME,
+                                                     "%s-hub-missing-v1.flist" % host.replace(":", "-"))))
+        # over docker-max-image-size (1M here)
+        big = Image([(make_tar([("big", os.urandom(1 << 21))]), "gzip")])
+        self.reg.push_image("hub/big", "v1", big)
+        st, v = self.post({"image": "%s/hub/big:v1" % host})
+        self.assertEqual(st, 500)
+        self.assertIn("over the limit", v["message"])
+        # a platform the image does not have
+        self.reg.push_image("hub/small", "v1", base_image())
+        st, v = self.post({"image": "%s/hub/small:v1" % host, "platform": "linux/arm64"}, "?async=1")
+        job = self.wait_job(v["payload"]["job"])
+        self.assertEqual(job["state"], "done")   # a single manifest: no platform to choose
+        st, v = self.post({"image": "%s/hub/small:v1" % host, "platform": "linux"})
+        self.assertEqual(st, 400)
+        names = os.listdir(os.path.join(self.api.public, ME))
+        self.assertFalse([n for n in names if "missing" in n or "big" in n], names)
 
 
 if __name__ == "__main__":
