@@ -9,10 +9,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "docker_engine.h"
 #include "oci.h"
 #include "oci_layout.h"
 
 #define CLI_PLATFORM_PART 32
+#define CLI_DOCKER_HOST_ENV "DOCKER_HOST"
+#define CLI_UNIX_SCHEME "unix://"
 
 int cli_image_source(const char *source)
 {
@@ -70,9 +73,45 @@ static int create_oci(const char *spec, const char *platform, flist_writer *w, h
     return rc;
 }
 
+/* Pull progress on the bar: bytes of the layer being downloaded. */
+static void pull_progress(void *ud, const char *status, const char *id, uint64_t current,
+                          uint64_t total)
+{
+    (void)ud;
+    (void)status;
+    (void)id;
+    if (total)
+        cli_progress("pull", current, total);
+}
+
+/* docker-daemon:NAME[:TAG]: the engine path, on $DOCKER_HOST when it is
+ * a unix:// URL, else the default socket. */
+static int create_daemon(const char *image, flist_writer *w, hub_err *err)
+{
+    const char *host = getenv(CLI_DOCKER_HOST_ENV);
+    const char *sock = NULL;
+    if (host && *host) {
+        if (strncmp(host, CLI_UNIX_SCHEME, strlen(CLI_UNIX_SCHEME)) != 0)
+            return hub_err_setc(err, HUB_E_INVALID, "%s=%s: only unix:// sockets are "
+                                "supported", CLI_DOCKER_HOST_ENV, host);
+        sock = host + strlen(CLI_UNIX_SCHEME);
+    }
+    docker_engine_opts o = {
+        .socket = sock,
+        .username = getenv("FLIST_REGISTRY_USER"),
+        .password = getenv("FLIST_REGISTRY_PASSWORD"),
+        .pull_progress = pull_progress,
+        .export_progress = cli_progress,
+        .export_ud = "create",
+    };
+    int rc = docker_engine_convert(w, image, &o, NULL, err);
+    cli_progress_end();
+    return rc;
+}
+
 int cli_create_image(const char *source, const char *platform, flist_writer *w, hub_err *err)
 {
     if (strncmp(source, CLI_SRC_OCI, strlen(CLI_SRC_OCI)) == 0)
         return create_oci(source + strlen(CLI_SRC_OCI), platform, w, err);
-    return hub_err_setc(err, HUB_E_INVALID, "%s: the Docker engine path is not built in", source);
+    return create_daemon(source + strlen(CLI_SRC_DAEMON), w, err);
 }

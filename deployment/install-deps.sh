@@ -20,6 +20,8 @@ PKGS=(
   umoci zstd
   # registry path of the converter: a real registry, htpasswd -B for its basic auth
   docker-registry apache2-utils
+  # engine path of the converter: a real dockerd the tests start (tests/e2e/dockerd.py)
+  docker.io
 )
 
 missing=()

@@ -27,6 +27,7 @@
 #include "oci_convert.h"
 #include "publish.h"
 #include "repo.h"
+#include "util.h"
 
 #define P_RESOLVE 5
 #define P_PULL_LO 10
@@ -44,6 +45,7 @@ typedef struct docker_run {
     uint64_t *layer_done;  /* bytes of each layer */
     size_t n_layers;
     uint64_t total;
+    int64_t t_phase[3];    /* util_mono_ms() at the start of each oci_phase */
 } docker_run;
 
 /* "%.1f KB" below 2048 bytes, else "%.0f MB", as the original prints. */
@@ -59,6 +61,7 @@ static void on_phase(void *ud, oci_phase phase, const oci_image *img)
 {
     docker_run *d = ud;
     d->phase = phase;
+    d->t_phase[phase] = util_mono_ms();
     if (phase == OCI_PHASE_PULLING && img) {
         free(d->layer_done);
         d->layer_done = calloc(img->n_layers ? img->n_layers : 1, sizeof *d->layer_done);
@@ -154,7 +157,13 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const stage *st, flis
         hub_err ev;
         if (job_watch_event(c->watch, P_UPLOAD, "Uploading chunks", &ev) != 0)
             log_warn("job %s: event: %s", c->id, ev.msg);
+        int64_t t_finish = util_mono_ms();
         rc = flist_writer_finish(w, st->path, stats, err);
+        log_info("job %s: resolve %lld ms, pull %lld ms, apply %lld ms, finish %lld ms", c->id,
+                 (long long)(d.t_phase[OCI_PHASE_PULLING] - d.t_phase[OCI_PHASE_RESOLVING]),
+                 (long long)(d.t_phase[OCI_PHASE_APPLYING] - d.t_phase[OCI_PHASE_PULLING]),
+                 (long long)(t_finish - d.t_phase[OCI_PHASE_APPLYING]),
+                 (long long)(util_mono_ms() - t_finish));
     }
     *stored += flist_writer_stored(w);
     flist_writer_free(w);

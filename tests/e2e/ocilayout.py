@@ -48,8 +48,10 @@ def L(name, target):
     return ("symlink", name, target, 0o777, 0, 0, "", "", {})
 
 
-def H(name, target):
-    return ("hardlink", name, target, 0o644, 0, 0, "", "", {})
+def H(name, target, mode=0o644):
+    """A hard link; real archivers give it its target's mode (Docker chmods
+    the shared inode to the link's mode, umoci keeps the target's)."""
+    return ("hardlink", name, target, mode, 0, 0, "", "", {})
 
 
 def WH(name):
