@@ -4,7 +4,8 @@
  * (compatibility mode: the original's reply) or answered 202 (async mode).
  * Also GET /api/jobs/<id> and the /listen/<id> event stream (§10).
  * Docker: form fields `image` (a reference, checked with Docker's
- * grammar) and optional `platform`; the job converts by the registry
+ * grammar), optional `platform`, optional `username` and `password` for
+ * the registry (sealed into the job, hub/job_creds.h); the job converts by the registry
  * path (worker/job_docker.c); compatibility mode answers the original's
  * {"name": <stats>} (D18).
  *
@@ -23,11 +24,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "qpool.h"
 #include "waiters.h"
 #include "errors.h"
 #include "handlers.h"
 #include "log.h"
+#include "job_creds.h"
 #include "metrics.h"
 #include "oci_ref.h"
 #include "oci_registry.h"
@@ -361,7 +365,16 @@ enum MHD_Result h_merge(api_req *r)
 /* Validates the image (Docker's reference grammar) and the platform,
  * derives the original's flist name (HUB-API.md §13.4) and queues the
  * conversion. */
-static enum MHD_Result docker_checked(api_req *r, const char *image, const char *platform)
+/* Seconds sealed per-request credentials stay openable: the longest a job
+ * can wait and run. */
+static int creds_ttl(const hub_config *c)
+{
+    long long t = (long long)c->job_wait_timeout + (c->job_max_duration ? c->job_max_duration : 3600);
+    return t > 86400 * 7 ? 86400 * 7 : (int)t;
+}
+
+static enum MHD_Result docker_checked(api_req *r, const char *image, const char *platform,
+                                      const char *username, const char *password)
 {
     hub_err err = {0};
     oci_ref ref;
@@ -381,9 +394,22 @@ static enum MHD_Result docker_checked(api_req *r, const char *image, const char 
         return api_error(r, 400, err.msg);
     if (repo_ensure(r->srv->store, r->auth.user, &err) != 0)
         return api_fail(r, &err);
+    json_t *creds = NULL;
+    if (username && *username) {
+        queue *q = qpool_get(r->srv->qpool, &err);
+        if (!q)
+            return queue_down(r);
+        creds = job_creds_seal(q, username, password ? password : "", creds_ttl(&r->srv->cfg),
+                               &err);
+        qpool_put(r->srv->qpool, q, !creds && err.code != HUB_E_INVALID);
+        if (!creds)
+            return err.code == HUB_E_INVALID ? api_error(r, 400, err.msg) : queue_down(r);
+    }
     jobmsg_docker in = { .image = image, .name = name, .repository = r->auth.user,
-                         .platform = platform && *platform ? platform : NULL };
+                         .platform = platform && *platform ? platform : NULL,
+                         .credentials = creds };
     json_t *input = jobmsg_docker_build(&in);
+    json_decref(creds);
     if (!input)
         return api_error(r, 400, "invalid docker image name: not valid UTF-8");
     return submit(r, JOBMSG_DOCKER, input);
@@ -399,9 +425,16 @@ enum MHD_Result h_docker(api_req *r)
         return api_error(r, 400, "missing docker image name");
     }
     char *platform = form_field(r, "platform");
-    enum MHD_Result ret = docker_checked(r, image, platform);
+    char *username = form_field(r, "username");
+    char *password = form_field(r, "password");
+    enum MHD_Result ret = docker_checked(r, image, platform, username, password);
     free(image);
     free(platform);
+    free(username);
+    if (password) {
+        sodium_memzero(password, strlen(password));
+        free(password);
+    }
     return ret;
 }
 
@@ -440,8 +473,10 @@ enum MHD_Result h_job_status(api_req *r)
         return api_ferror(r, 404, "job id not found");
     /* what the user needs: the spool file is the hub's business */
     json_t *input = json_object_get(job, "input");
-    if (json_is_object(input))
+    if (json_is_object(input)) {
         json_object_del(input, "file");
+        json_object_del(input, "credentials");   /* sealed, but nobody's business */
+    }
     const char *state = json_string_value(json_object_get(job, "state"));
     if (state && strcmp(state, "failed") == 0)
         json_object_set_new(job, "error_status", json_integer(job_error_status(job)));

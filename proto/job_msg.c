@@ -13,6 +13,7 @@
 #define KEY_SOURCES "sources"
 #define KEY_IMAGE "image"
 #define KEY_PLATFORM "platform"
+#define KEY_CREDENTIALS "credentials"
 
 static const char *const KIND_NAMES[JOBMSG_KIND_COUNT] = {
     [JOBMSG_UPLOAD] = "upload",
@@ -177,7 +178,8 @@ json_t *jobmsg_docker_build(const jobmsg_docker *in)
 {
     json_t *o = json_object();
     if (!o || set_str(o, KEY_IMAGE, in->image) || set_str(o, KEY_NAME, in->name) ||
-        set_str(o, KEY_REPOSITORY, in->repository) || set_str(o, KEY_PLATFORM, in->platform)) {
+        set_str(o, KEY_REPOSITORY, in->repository) || set_str(o, KEY_PLATFORM, in->platform) ||
+        (in->credentials && json_object_set(o, KEY_CREDENTIALS, in->credentials) != 0)) {
         json_decref(o);
         return NULL;
     }
@@ -199,6 +201,10 @@ int jobmsg_docker_parse(const json_t *input, const char *user, jobmsg_docker *ou
     if (p && !json_is_string(p))
         return hub_err_setc(err, HUB_E_INVALID, "job input: platform is not a string");
     out->platform = json_string_value(p);
+    json_t *cr = json_object_get(input, KEY_CREDENTIALS);
+    if (cr && !json_is_object(cr))
+        return hub_err_setc(err, HUB_E_INVALID, "job input: credentials is not an object");
+    out->credentials = cr;
     return 0;
 }
 

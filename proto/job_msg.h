@@ -9,7 +9,8 @@
  *                  "extension": E, "metadata": {"key": "value", ...}}
  *   upload-flist  {"file": S, "filename": F, "name": N, "repository": R}
  *   merge         {"sources": ["repo/name.flist", ...], "name": N, "repository": R}
- *   docker-convert {"image": I, "name": N, "repository": R, "platform": P}
+ *   docker-convert {"image": I, "name": N, "repository": R, "platform": P,
+ *                  "credentials": C}
  *
  *   S  the spool file's base name: each side resolves it in its own
  *      upload-directory (an api and a worker may mount the shared volume
@@ -21,6 +22,8 @@
  *   E  the allowed extension the upload matched (informative)
  *   I  the image reference as the user gave it ("ubuntu:22.04")
  *   P  "os/arch[/variant]" (absent: linux/amd64)
+ *   C  per-request registry credentials, sealed (hub/job_creds.h; absent:
+ *      none); never in clear
  *
  * The worker checks everything again before it touches a file: a parse
  * function checks the types and presence of the keys; names are checked
@@ -79,6 +82,7 @@ typedef struct jobmsg_docker {
     const char *name;         /* N */
     const char *repository;   /* R */
     const char *platform;     /* P (may be NULL) */
+    json_t *credentials;      /* C (may be NULL; an object) */
 } jobmsg_docker;
 
 /* The input object of an upload or upload-flist job (kind says which keys

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "job_creds.h"
 #include "log.h"
 #include "oci_convert.h"
 #include "publish.h"
@@ -110,8 +111,9 @@ static void on_apply(void *ud, uint64_t done, uint64_t total)
 /* One conversion attempt into the staging file. Adds the bytes it stored
  * to *stored. Returns 0 or -1 with err; *retryable = 1 when it failed
  * after the registry part (the content backend may be what failed). */
-static int build_once(job_ctx *c, const jobmsg_docker *in, const stage *st, flist_stats *stats,
-                      oci_convert_info *info, uint64_t *stored, int *retryable, hub_err *err)
+static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, const char *pass,
+                      const stage *st, flist_stats *stats, oci_convert_info *info,
+                      uint64_t *stored, int *retryable, hub_err *err)
 {
     const hub_config *cfg = c->ws->cfg;
     *retryable = 0;
@@ -128,6 +130,8 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const stage *st, flis
     oci_convert_opts co = {
         .registry = {
             .platform = in->platform,
+            .username = user,
+            .password = pass,
             .creds_file = cfg->docker_credentials_file,
             .insecure = cfg->docker_insecure_registries,
             .n_insecure = cfg->n_docker_insecure_registries,
@@ -171,12 +175,31 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const stage *st, flis
     return rc;
 }
 
+static int docker_run_job(job_ctx *c, const jobmsg_docker *inp, const char *user, const char *pass,
+                          json_t **result, json_t **final_event, hub_err *err);
+
 int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
     jobmsg_docker in;
     if (jobmsg_docker_parse(c->input, c->user, &in, err) != 0 ||
         repo_name_check(in.repository, "repository", err) != 0)
         return -1;
+    char *user = NULL, *pass = NULL;
+    if (in.credentials && job_creds_open(c->q, in.credentials, &user, &pass, err) != 0)
+        return -1;
+    int rc = docker_run_job(c, &in, user, pass, result, final_event, err);
+    job_creds_free_str(user);
+    job_creds_free_str(pass);
+    if (in.credentials && rc != JOB_ABANDONED)
+        job_creds_forget(c->q, in.credentials);
+    return rc;
+}
+
+/* The job once its input is read: convert, publish, reply. */
+static int docker_run_job(job_ctx *c, const jobmsg_docker *inp, const char *user, const char *pass,
+                          json_t **result, json_t **final_event, hub_err *err)
+{
+    const jobmsg_docker in = *inp;
     hub_err ev;
     if (job_watch_event(c->watch, 0, "Initializing docker converter", &ev) != 0)
         log_warn("job %s: event: %s", c->id, ev.msg);
@@ -196,7 +219,7 @@ int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
             rc = JOB_ABANDONED;
             break;
         }
-        rc = build_once(c, &in, &st, &stats, &info, &stored, &retryable, err);
+        rc = build_once(c, &in, user, pass, &st, &stats, &info, &stored, &retryable, err);
         if (rc == 0 || !retryable || !job_backend_retry(c, attempt, err))
             break;
     }

@@ -331,6 +331,9 @@ class HubDocker(HubCase):
         cls.tmp_ctx = TempDir()
         cls.tmp = cls.tmp_ctx.__enter__()
         cls.reg = Registry(cls.tmp).__enter__()
+        cls.ts = TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}).__enter__()
+        cls.private = Registry(cls.tmp, auth="token", token_server=cls.ts).__enter__()
+        cls.private.push_user = ("admin", "adminpw")
         super().setUpClass()
 
     @classmethod
@@ -339,6 +342,8 @@ class HubDocker(HubCase):
             super().tearDownClass()
         finally:
             cls.reg.__exit__(None, None, None)
+            cls.private.__exit__(None, None, None)
+            cls.ts.__exit__(None, None, None)
             cls.tmp_ctx.__exit__(None, None, None)
 
     def post(self, fields, query=""):
@@ -390,6 +395,38 @@ class HubDocker(HubCase):
         self.assertEqual(job["type"], "docker-convert")
         st, _, metrics = self.api.request("GET", "/metrics")
         self.assertIn(b'hub_jobs_queued_total{type="docker-convert"} 2', metrics)
+
+    def test_per_request_credentials_sealed_and_forgotten(self):
+        self.private.push_image("private/app", "v1", base_image())
+        image = "%s/private/app:v1" % self.private.host
+        name = "%s-private-app-v1.flist" % self.private.host.replace(":", "-")
+        st, v = self.post({"image": image})
+        self.assertEqual(st, 500)
+        self.assertIn("docker image not found or access denied", v["message"])
+        st, v = self.post({"image": image, "username": "carol", "password": "wrong-pw"})
+        self.assertEqual(st, 500)
+        self.assertIn("credentials were refused", v["message"])
+        self.assertNotIn("wrong-pw", v["message"])
+        self.assertFalse(os.path.exists(os.path.join(self.api.public, ME, name)))
+        st, v = self.post({"image": image, "username": "carol", "password": "carol-secret-pw"},
+                          "?async=1")
+        self.assertEqual(st, 202, v)
+        jid = v["payload"]["job"]
+        raw = self.queue.cmd("HGET", "hub:job:" + jid, "input")
+        raw = raw.decode() if isinstance(raw, bytes) else raw
+        self.assertNotIn("carol", raw)
+        self.assertNotIn("carol-secret-pw", raw)
+        self.assertEqual(set(json.loads(raw)["credentials"]), {"ref", "box"})
+        job = self.wait_job(jid)
+        self.assertEqual(job["state"], "done", job)
+        self.assertNotIn("credentials", job["input"])
+        self.assertIn("carol", [r["user"] for r in self.ts.requests])
+        self.assertTrue(os.path.exists(os.path.join(self.api.public, ME, name)))
+        # the key that opens the box is gone once the job ended
+        self.assertEqual(self.queue.cmd("KEYS", "hub:secret:*"), [])
+        for log in (os.path.join(self.api.root, "worker.log"), self.api.log_path):
+            with open(log) as f:
+                self.assertNotIn("carol-secret-pw", f.read())
 
     def test_errors_publish_nothing(self):
         host = self.reg.host

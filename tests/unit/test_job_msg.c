@@ -147,8 +147,9 @@ static void test_protected_and_spool_names(void)
 
 static void test_docker_round_trip_and_refusals(void)
 {
+    json_t *creds = json_pack("{ssss}", "ref", "00112233445566778899aabbccddeeff", "box", "AAAA");
     jobmsg_docker in = { .image = "localhost:5000/app:v1", .name = "localhost-5000-app-v1.flist",
-                         .repository = "alice", .platform = "linux/arm64" };
+                         .repository = "alice", .platform = "linux/arm64", .credentials = creds };
     json_t *o = jobmsg_docker_build(&in);
     T_REQUIRE(o);
     char *text = json_dumps(o, JSON_COMPACT);
@@ -160,16 +161,23 @@ static void test_docker_round_trip_and_refusals(void)
     T_STREQ(out.name, in.name);
     T_STREQ(out.repository, "alice");
     T_STREQ(out.platform, "linux/arm64");
+    T_CHECK(json_equal(out.credentials, creds));
     T_CHECK(jobmsg_spool(back) == NULL);   /* nothing to clean up */
     free(text);
     json_decref(back);
     json_decref(o);
 
     in.platform = NULL;
+    in.credentials = NULL;
+    json_decref(creds);
     o = jobmsg_docker_build(&in);
     T_REQUIRE(o && json_object_get(o, "platform") == NULL);
     T_REQUIRE(jobmsg_docker_parse(o, "bob", &out, &err) == 0);
-    T_CHECK(out.platform == NULL);
+    T_CHECK(out.platform == NULL && out.credentials == NULL);
+    json_object_set_new(o, "credentials", json_string("user:pass"));
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1);
+    T_STREQ(err.msg, "job input: credentials is not an object");
+    json_object_del(o, "credentials");
     json_object_del(o, "image");
     T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1 && err.code == HUB_E_INVALID);
     T_STREQ(err.msg, "missing docker image name");
