@@ -1176,6 +1176,11 @@ int oci_registry_fetch(oci_registry *r, oci_image *img, hub_err *err)
         }
         if (rc == 0 && active > 0 && curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK)
             rc = hub_err_set(err, "layer downloads: curl poll failed");
+        char why[256] = "";
+        hub_code stop = rc == 0 && r->o->cancelled ? r->o->cancelled(r->o->cancel_ud, why, sizeof why)
+                                                   : HUB_OK;
+        if (stop != HUB_OK)
+            rc = hub_err_setc(err, stop, "layer downloads stopped: %s", why[0] ? why : "cancelled");
     }
     for (size_t i = 0; i < n; i++) {
         if (xs[i].h)

@@ -6,7 +6,8 @@
  *
  * Transport rules: https always, except registries on localhost,
  * 127.0.0.0/8 and [::1] (as Docker allows) and those the caller names as
- * insecure; redirects to blob storage are followed without the
+ * insecure, which get https when they answer it and plain HTTP otherwise
+ * (Docker's order); redirects to blob storage are followed without the
  * Authorization header (libcurl drops it on a change of host or port);
  * credentials are never logged nor written anywhere.
  *
@@ -53,6 +54,11 @@ typedef struct oci_registry_opts {
     int parallel;                /* downloads at once; 0: OCI_DEFAULT_PARALLEL */
     oci_progress_fn progress;    /* may be NULL */
     void *progress_ud;
+    /* Polled about once a second during downloads (may be NULL): a code
+     * other than HUB_OK stops them, with err = that code and the message
+     * it wrote into why. */
+    hub_code (*cancelled)(void *ud, char *why, size_t n);
+    void *cancel_ud;
 } oci_registry_opts;
 
 /* An image resolved on a registry. */
@@ -86,7 +92,8 @@ int oci_registry_resolve(oci_registry *r, oci_image *img, hub_err *err);
 
 /* Downloads the layers not in the cache (opts->parallel at once), verifies
  * each, and opens every img->layers[i].fd at its start. Returns 0, or -1
- * with err (no partial file is left in the cache). */
+ * with err (no partial file is left in the cache; the code of
+ * opts->cancelled when it stopped them). */
 int oci_registry_fetch(oci_registry *r, oci_image *img, hub_err *err);
 
 /* Closes the layers' fds and frees what img holds. */

@@ -108,6 +108,28 @@ static void on_apply(void *ud, uint64_t done, uint64_t total)
     job_watch_progress(d->c->watch, p, msg);
 }
 
+/* Downloads stop when the job was taken over, the worker stops hard, or
+ * job-max-duration is over. */
+static hub_code on_cancel(void *ud, char *why, size_t n)
+{
+    docker_run *d = ud;
+    job_ctx *c = d->c;
+    if (job_watch_lost(c->watch)) {
+        snprintf(why, n, "the job was taken over by another worker");
+        return HUB_E_LOST;
+    }
+    if (atomic_load(&c->ws->hard_stop)) {
+        snprintf(why, n, "the worker is stopping");
+        return HUB_E_UNAVAILABLE;
+    }
+    int max_s = c->ws->cfg->job_max_duration;
+    if (max_s && util_mono_ms() - c->started_ms > (int64_t)max_s * 1000) {
+        snprintf(why, n, "the job ran longer than job-max-duration (%d s)", max_s);
+        return HUB_E_TOO_LARGE;
+    }
+    return HUB_OK;
+}
+
 /* One conversion attempt into the staging file. Adds the bytes it stored
  * to *stored. Returns 0 or -1 with err; *retryable = 1 when it failed
  * after the registry part (the content backend may be what failed). */
@@ -141,6 +163,8 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
             .parallel = cfg->docker_parallel_downloads,
             .progress = on_download,
             .progress_ud = &d,
+            .cancelled = on_cancel,
+            .cancel_ud = &d,
         },
         .phase = on_phase,
         .phase_ud = &d,

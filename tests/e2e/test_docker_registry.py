@@ -448,8 +448,24 @@ class HubDocker(HubCase):
         self.assertEqual(job["state"], "done")   # a single manifest: no platform to choose
         st, v = self.post({"image": "%s/hub/small:v1" % host, "platform": "linux"})
         self.assertEqual(st, 400)
+        # a hostile image: every escape refuses the whole image, nothing published
+        hostile = [
+            [("../escape", b"x")],
+            [("/abs/../../escape2", b"x")],
+            [("link", "->/"), ("link/../../escape3", b"x")],
+            [("up", "->../../.."), {"name": "hl", "type": "hardlink", "target": "../../etc/passwd"}],
+        ]
+        for i, entries in enumerate(hostile):
+            evil = Image([(make_tar([("ok", b"fine")]), "gzip"), (make_tar(entries), "gzip")])
+            self.reg.push_image("hub/evil", "v%d" % i, evil)
+            st, v = self.post({"image": "%s/hub/evil:v%d" % (host, i)})
+            self.assertEqual(st, 500, (entries, v))
+            self.assertIn("layer 2 of 2", v["message"])
         names = os.listdir(os.path.join(self.api.public, ME))
-        self.assertFalse([n for n in names if "missing" in n or "big" in n], names)
+        self.assertFalse([n for n in names if "missing" in n or "big" in n or "evil" in n
+                          or n.startswith(".tmp-job-")], names)
+        for root in (self.api.root, os.path.dirname(self.api.root)):
+            self.assertFalse([n for n in os.listdir(root) if n.startswith("escape")])
 
 
 if __name__ == "__main__":
