@@ -7,7 +7,8 @@ Entries of a layer, made with the helpers below:
     F(name, data, mode=0o644, uid=0, gid=0, **pax)  regular file
     D(name, mode=0o755, uid=0, gid=0)               directory
     L(name, target)                                 symlink
-    H(name, target)                                 hard link (to a member name)
+    H(name, target, mode=0o644)                     hard link (to a member name)
+    CHR(name, major, minor), FIFO(name)             character device, fifo
     WH(name)                                        whiteout of name (".wh.<base>")
     OPQ(dirname)                                    opaque marker of dirname
 """
@@ -54,6 +55,14 @@ def H(name, target, mode=0o644):
     return ("hardlink", name, target, mode, 0, 0, "", "", {})
 
 
+def CHR(name, major, minor, mode=0o666):
+    return ("chr", name, (major, minor), mode, 0, 0, "", "", {})
+
+
+def FIFO(name, mode=0o644):
+    return ("fifo", name, None, mode, 0, 0, "", "", {})
+
+
 def WH(name):
     d, _, base = name.rpartition("/")
     return F((d + "/" if d else "") + ".wh." + base)
@@ -84,6 +93,10 @@ def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
                 ti.type, ti.linkname = tarfile.SYMTYPE, data
             elif kind == "hardlink":
                 ti.type, ti.linkname = tarfile.LNKTYPE, data
+            elif kind == "chr":
+                ti.type, (ti.devmajor, ti.devminor) = tarfile.CHRTYPE, data
+            elif kind == "fifo":
+                ti.type = tarfile.FIFOTYPE
             t.addfile(ti, body)
     return buf.getvalue()
 
@@ -184,7 +197,7 @@ def tree(root, skip=()):
                 with open(full, "rb") as f:
                     rec = ("file", st.st_size, hashlib.sha256(f.read()).hexdigest())
             else:
-                rec = ("special", mode >> 12, None)
+                rec = ("special", mode >> 12, (os.major(st.st_rdev), os.minor(st.st_rdev)))
             perm = None if rec[0] == "symlink" else mode & 0o7777
             out[rel] = rec + (perm, st.st_uid, st.st_gid)
     return out

@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hublib import RedisServer  # noqa: E402
-from ocilayout import D, F, H, L, OPQ, WH, Layout, tree, umoci_unpack  # noqa: E402
+from ocilayout import CHR, D, F, FIFO, H, L, OPQ, WH, Layout, tree, umoci_unpack  # noqa: E402
 
 HUB_BIN = os.environ.get("HUB_BIN", "build/bin")
 FLIST = os.path.join(HUB_BIN, "flist")
@@ -71,6 +71,7 @@ def edge_layers(lay, comp1="gzip", comp2="none", comp3="gzip", kind="oci"):
         D("long"), D("long/" + "d" * 120), D(LONG_DIR), F(LONG_DIR + "/" + "f" * 60, b"long pax\n"),
         D("names"), D("names/dir with space"), F(UTF8, "ünïcödé\n".encode()),
         F("big.bin", BIG),
+        D("dev"), CHR("dev/null", 1, 3), FIFO("dev/fifo"),
     ]
     l2 = [
         WH("etc/gone.txt"), WH("olddir"),
@@ -184,6 +185,8 @@ class OciApplyTest(unittest.TestCase):
         self.assertEqual(t["home/user"][3:], (0o750, 1000, 1000))
         self.assertEqual(t["conf"][3], 0o700)
         self.assertIn(UTF8, t)
+        self.assertEqual(t["dev/null"][:3], ("special", 2, (1, 3)))
+        self.assertEqual(t["dev/fifo"][:2], ("special", 1))
 
     def test_zstd_and_plain_layers(self):
         out = self.convert("zstd", "zstd")
