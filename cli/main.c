@@ -17,7 +17,8 @@ static const cli_command commands[] = {
     { "create", cmd_create,
       "create [--backend URL] [--public-backend URL] [--threads N] [--meta NAME=VALUE]... "
       "[--platform OS/ARCH] [--creds-file FILE] [--layer-cache DIR] [--ca-file PEM] "
-      "SOURCE|docker://[REGISTRY/]NAME[:TAG|@DIGEST] OUTPUT.flist" },
+      "SOURCE|docker://[REGISTRY/]NAME[:TAG|@DIGEST]|oci:LAYOUT[:TAG]|docker-daemon:NAME[:TAG] "
+      "OUTPUT.flist" },
     { "find", cmd_find, "find [--json] FLIST [PATH]" },
     { "ls", cmd_ls, "ls [--json] FLIST [PATH]" },
     { "stat", cmd_stat, "stat [--json] FLIST PATH" },
