@@ -397,7 +397,7 @@ static void toml_string(sbuf *b, const char *s)
         case '\b': sb_add(b, "\\b"); break;
         case '\f': sb_add(b, "\\f"); break;
         default:
-            if (*p < 0x20 || *p == 0x7f) {
+            if (*p < 0x20) {   /* pytoml: below 0x20 only (DEL stays as is) */
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
                 sb_add(b, esc);
             } else {
