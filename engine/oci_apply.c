@@ -440,7 +440,32 @@ static int env_split(const char *entry, size_t *klen, const char **value)
     return *klen > 0;
 }
 
-/* Writes /.startup.toml (HUB-API.md §13.4) into b. */
+/* The Env list as an object in the image's order, as the original's dict:
+ * a name given twice keeps its first place and takes its last value.
+ * Returns a new object, or NULL on no memory. */
+static json_t *env_object(json_t *env)
+{
+    json_t *obj = json_object();
+    size_t i;
+    json_t *x;
+    json_array_foreach(env, i, x) {
+        const char *e = json_string_value(x), *value;
+        size_t klen;
+        if (!obj || !e || !env_split(e, &klen, &value))
+            continue;
+        char *k = strndup(e, klen);
+        if (!k || json_object_set_new(obj, k, json_string(value)) != 0) {
+            free(k);
+            json_decref(obj);
+            return NULL;
+        }
+        free(k);
+    }
+    return obj;
+}
+
+/* Writes /.startup.toml (HUB-API.md §13.4) into b; env is the object of
+ * env_object. */
 static void startup_toml(sbuf *b, const oci_cmd *cmd, json_t *env, const char *dir)
 {
     sb_add(b, "[startup]\n\n[startup.entry]\nname = \"core.system\"\n\n[startup.entry.args]\nname = ");
@@ -462,16 +487,12 @@ static void startup_toml(sbuf *b, const oci_cmd *cmd, json_t *env, const char *d
     sb_add(b, "dir = ");
     toml_string(b, dir);
     sb_add(b, "\n\n[startup.entry.args.env]\n");
-    size_t i;
-    json_t *x;
-    json_array_foreach(env, i, x) {
-        const char *e = json_string_value(x), *value;
-        size_t klen;
-        if (!e || !env_split(e, &klen, &value))
-            continue;
-        toml_key(b, e, klen);
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+        toml_key(b, k, strlen(k));
         sb_add(b, " = ");
-        toml_string(b, value);
+        toml_string(b, json_string_value(v));
         sb_add(b, "\n");
     }
 }
@@ -516,23 +537,8 @@ static int config_meta(flist_writer *w, json_t *cfg, const oci_cmd *cmd, json_t 
     if (meta_json(w, "entrypoint", ep, err) != 0)
         return -1;
 
-    json_t *environ = json_object();
-    size_t i;
-    json_t *x;
-    json_array_foreach(env, i, x) {
-        const char *e = json_string_value(x), *value;
-        size_t klen;
-        if (!environ || !e || !env_split(e, &klen, &value))
-            continue;
-        char *k = strndup(e, klen);
-        if (!k || json_object_set_new(environ, k, json_string(value)) != 0) {
-            free(k);
-            json_decref(environ);
-            return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
-        }
-        free(k);
-    }
-    if (meta_json(w, "environ", environ, err) != 0)
+    json_t *envmeta = json_incref(env);
+    if (meta_json(w, "environ", envmeta, err) != 0)
         return -1;
 
     json_t *ports = json_object_get(cfg, "ExposedPorts");
@@ -599,22 +605,21 @@ int oci_apply_config(flist_writer *w, json_t *config, hub_err *err)
         return hub_err_setc(err, HUB_E_INVALID, "image config: Env is not a list of strings");
     }
     json_t *noenv = json_array();
-    if (!is_string_array(env))
-        env = noenv;
+    json_t *envobj = env_object(is_string_array(env) ? env : noenv);
     const char *dir = json_string_value(json_object_get(cfg, "WorkingDir"));
     if (!dir || !*dir)
         dir = "/";
 
     oci_cmd cmd = { 0 };
     sbuf toml = { 0 };
-    int rc = config_cmd(cfg, &cmd, err);
+    int rc = envobj ? config_cmd(cfg, &cmd, err) : hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (rc == 0) {
-        startup_toml(&toml, &cmd, env, dir);
+        startup_toml(&toml, &cmd, envobj, dir);
         if (toml.oom || !toml.s)
             rc = hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     }
     if (rc == 0)
-        rc = config_meta(w, cfg, &cmd, env, dir, err);
+        rc = config_meta(w, cfg, &cmd, envobj, dir, err);
     if (rc == 0) {
         mem_reader m = { toml.s, toml.len };
         uint32_t now = (uint32_t)time(NULL);
@@ -632,6 +637,7 @@ int oci_apply_config(flist_writer *w, json_t *config, hub_err *err)
     }
     json_decref(cmd.args);
     json_decref(noenv);
+    json_decref(envobj);
     json_decref(empty);
     free(toml.s);
     return rc;

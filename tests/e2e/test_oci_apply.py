@@ -44,8 +44,8 @@ def run(*args, check=True):
 LONG_DIR = "long/" + "d" * 120 + "/" + "e" * 90          # > 200 bytes with its file
 LONG_GNU = "gnu/" + "g" * 150 + "/" + "h" * 80
 UTF8 = "names/dir with space/fïlé ünïcödé ✓.txt"
-ENV = ["PATH=/usr/local/bin:/usr/bin:/bin", "EMPTY=", "EQ=a=b=c", "QUOTE=say \"hi\"\\n",
-       "my.key=ü\t\x01"]
+ENV = ["PATH=/usr/local/bin:/usr/bin:/bin", "DUP=first", "EMPTY=", "EQ=a=b=c",
+       "QUOTE=say \"hi\"\\n", "my.key=ü\t\x01", "DUP=last"]
 CONFIG = {"Entrypoint": ["/bin/entry", "--flag"], "Cmd": ["serve", "--port", "80"],
           "Env": ENV, "WorkingDir": "/srv", "User": "1000:1000",
           "ExposedPorts": {"80/tcp": {}, "53/udp": {}}, "Volumes": {"/data": {}}}
@@ -217,7 +217,8 @@ class OciApplyTest(unittest.TestCase):
         self.assertEqual(json.loads(meta("entrypoint")),
                          ["/bin/entry", "--flag", "serve", "--port", "80"])
         self.assertEqual(json.loads(meta("environ")),
-                         {"PATH": "/usr/local/bin:/usr/bin:/bin", "EMPTY": "", "EQ": "a=b=c",
+                         {"PATH": "/usr/local/bin:/usr/bin:/bin", "DUP": "last", "EMPTY": "",
+                          "EQ": "a=b=c",
                           "QUOTE": "say \"hi\"\\n", "my.key": "ü\t\x01"})
         self.assertEqual(json.loads(meta("port")), {"tcp/80": 80, "udp/53": 53})
         self.assertEqual(json.loads(meta("volume")), {"/data": {}})
@@ -230,7 +231,8 @@ class OciApplyTest(unittest.TestCase):
             "[startup]", "", "[startup.entry]", 'name = "core.system"', "",
             "[startup.entry.args]", 'name = "/bin/entry"',
             'args = ["--flag", "serve", "--port", "80"]', 'dir = "/srv"', "",
-            "[startup.entry.args.env]", 'PATH = "/usr/local/bin:/usr/bin:/bin"', 'EMPTY = ""',
+            "[startup.entry.args.env]", 'PATH = "/usr/local/bin:/usr/bin:/bin"', 'DUP = "last"',
+            'EMPTY = ""',
             'EQ = "a=b=c"', 'QUOTE = "say \\"hi\\"\\\\n"', '"my.key" = "ü\\t\\u0001"', ""]))
         st = os.lstat(os.path.join(dest, STARTUP))
         self.assertEqual((st.st_mode & 0o7777, st.st_uid, st.st_gid), (0o644, 0, 0))
