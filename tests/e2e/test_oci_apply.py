@@ -73,6 +73,8 @@ def edge_layers(lay, comp1="gzip", comp2="none", comp3="gzip", kind="oci"):
         D("names"), D("names/dir with space"), F(UTF8, "ünïcödé\n".encode()),
         F("big.bin", BIG),
         D("dev"), CHR("dev/null", 1, 3), FIFO("dev/fifo"),
+        D("r2f"), F("r2f/child", b"c"), F("f2r", b"f"), L("sl2d", "etc"), D("d2sl"),
+        F("d2sl/x", b"x"),
     ]
     l2 = [
         WH("etc/gone.txt"), WH("olddir"),
@@ -84,6 +86,9 @@ def edge_layers(lay, comp1="gzip", comp2="none", comp3="gzip", kind="oci"):
         F("var/run/through.pid", b"42\n"), F("abs/through-abs", b"abs\n"),
         D("conf", mode=0o700),
         F("bin/a", b"replaced: the other name keeps the old content\n", mode=0o755),
+        # replacements without a whiteout
+        F("r2f", b"file over dir\n"), D("f2r", mode=0o711), F("f2r/in", b"in"),
+        D("sl2d"), F("sl2d/inner", b"dir over symlink\n"), L("d2sl", "bin"),
     ]
     l3 = [
         D("gnu"), D("gnu/" + "g" * 150), D(LONG_GNU), F(LONG_GNU + "/" + "i" * 40, b"gnu long\n"),
@@ -188,6 +193,9 @@ class OciApplyTest(unittest.TestCase):
         self.assertIn(UTF8, t)
         self.assertEqual(t["dev/null"][:3], ("special", 2, (1, 3)))
         self.assertEqual(t["dev/fifo"][:2], ("special", 1))
+        self.assertEqual((t["r2f"][0], t["f2r"][0], t["sl2d"][0], t["d2sl"][0]),
+                         ("file", "dir", "dir", "symlink"))
+        self.assertNotIn("etc/inner", t)
 
     def test_zstd_and_plain_layers(self):
         out = self.convert("zstd", "zstd")
