@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -50,7 +52,53 @@ struct oci_registry {
     char *authz;               /* "Authorization: ..." header, owned; NULL before auth */
     int plain_http;            /* plain HTTP allowed (local or named insecure) */
     int scheme_known;          /* base's scheme chosen */
+    CURL *small;               /* the handle of small requests (keeps its connections) */
+    CURLcode last_cc;          /* libcurl's result of the last small request */
 };
+
+/* The scheme each local or insecure registry answered (https or plain),
+ * remembered by the process for SCHEME_MEMO_S so that a job does not probe
+ * TLS again. */
+#define SCHEME_MEMO_N 32
+#define SCHEME_MEMO_S 600
+static struct {
+    char domain[OCI_REF_NAME_MAX + 1];
+    int http;
+    time_t until;
+} scheme_memo[SCHEME_MEMO_N];
+static pthread_mutex_t scheme_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 (plain HTTP) or 0 (https) when remembered, -1 when not. */
+static int scheme_recall(const char *domain)
+{
+    int v = -1;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&scheme_mu);
+    for (int i = 0; i < SCHEME_MEMO_N && v < 0; i++)
+        if (scheme_memo[i].until > now && strcmp(scheme_memo[i].domain, domain) == 0)
+            v = scheme_memo[i].http;
+    pthread_mutex_unlock(&scheme_mu);
+    return v;
+}
+
+static void scheme_remember(const char *domain, int http)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&scheme_mu);
+    int slot = 0;
+    for (int i = 0; i < SCHEME_MEMO_N; i++) {
+        if (strcmp(scheme_memo[i].domain, domain) == 0) {
+            slot = i;
+            break;
+        }
+        if (scheme_memo[i].until < scheme_memo[slot].until)
+            slot = i;   /* the oldest (or an empty one) */
+    }
+    snprintf(scheme_memo[slot].domain, sizeof scheme_memo[slot].domain, "%s", domain);
+    scheme_memo[slot].http = http;
+    scheme_memo[slot].until = now + SCHEME_MEMO_S;
+    pthread_mutex_unlock(&scheme_mu);
+}
 
 /* ---------------- small helpers ---------------- */
 
@@ -214,6 +262,8 @@ void oci_registry_free(oci_registry *r)
     wipe_free(r->user);
     wipe_free(r->pass);
     wipe_free(r->authz);
+    if (r->small)
+        curl_easy_cleanup(r->small);
     free(r);
 }
 
@@ -331,9 +381,10 @@ static int get_small(oci_registry *r, const char *url, const char *extra, int au
 {
     memset(rs, 0, sizeof *rs);
     rs->max = max;
-    CURL *h = curl_easy_init();
-    if (!h)
+    if (!r->small && !(r->small = curl_easy_init()))
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+    CURL *h = r->small;
+    curl_easy_reset(h);   /* options go, connections stay */
     struct curl_slist *hdrs = NULL;
     if (extra)
         hdrs = curl_slist_append(hdrs, extra);
@@ -352,8 +403,10 @@ static int get_small(oci_registry *r, const char *url, const char *extra, int au
         curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
     }
     CURLcode cc = curl_easy_perform(h);
+    r->last_cc = cc;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
-    curl_easy_cleanup(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_USERPWD, NULL);
     curl_slist_free_all(hdrs);
     if (rs->too_big) {
         resp_free(rs);
@@ -745,14 +798,25 @@ static void choose_scheme(oci_registry *r)
     if (r->scheme_known)
         return;
     r->scheme_known = 1;
-    char url[URL_MAX + 16];
-    snprintf(url, sizeof url, "%s/v2/", r->base);
-    resp rs;
-    if (get_small(r, url, NULL, 0, TOKEN_REPLY_MAX, NULL, &rs, NULL) == 0) {
-        resp_free(&rs);
-        return;
+    int http = scheme_recall(r->ref.domain);
+    if (http < 0) {
+        char url[URL_MAX + 16];
+        snprintf(url, sizeof url, "%s/v2/", r->base);
+        resp rs;
+        http = get_small(r, url, NULL, 0, TOKEN_REPLY_MAX, NULL, &rs, NULL) != 0;
+        if (!http)
+            resp_free(&rs);
+        /* a TLS server whose certificate we refuse stays https (the error
+         * will say why), and so does an unreachable one */
+        if (http && (r->last_cc == CURLE_PEER_FAILED_VERIFICATION ||
+                     r->last_cc == CURLE_SSL_CACERT_BADFILE || r->last_cc == CURLE_COULDNT_CONNECT ||
+                     r->last_cc == CURLE_COULDNT_RESOLVE_HOST || r->last_cc == CURLE_OPERATION_TIMEDOUT))
+            http = 0;
+        else
+            scheme_remember(r->ref.domain, http);
     }
-    snprintf(r->base, sizeof r->base, "http://%s", oci_ref_api_host(&r->ref));
+    if (http)
+        snprintf(r->base, sizeof r->base, "http://%s", oci_ref_api_host(&r->ref));
 }
 
 int oci_registry_resolve(oci_registry *r, oci_image *img, hub_err *err)

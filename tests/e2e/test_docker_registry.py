@@ -306,6 +306,7 @@ class BasicAuthTls(RegistryCase):
         # without the CA the certificate is refused (and never plain HTTP instead)
         p = flist("create", ref, self.out(), env=env, check=False)
         self.assertNotEqual(p.returncode, 0)
+        self.assertIn("certificate", p.stderr)
         flist("create", "--ca-file", reg.ca, ref, self.out(), env=env)
         self.assertIn("/etc/motd", listing(self.out()))
         os.remove(self.out())
