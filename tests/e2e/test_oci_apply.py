@@ -75,6 +75,9 @@ def edge_layers(lay, comp1="gzip", comp2="none", comp3="gzip", kind="oci"):
         D("dev"), CHR("dev/null", 1, 3), FIFO("dev/fifo"),
         D("r2f"), F("r2f/child", b"c"), F("f2r", b"f"), L("sl2d", "etc"), D("d2sl"),
         F("d2sl/x", b"x"),
+        D("w1", mode=0o700, uid=5), F("w1/old", b"o"), D("w2", mode=0o700, uid=5),
+        F("w2/old", b"o"), D("o1", mode=0o700), D("o1/sub", mode=0o711, uid=7),
+        F("o1/sub/old", b"o"),
     ]
     l2 = [
         WH("etc/gone.txt"), WH("olddir"),
@@ -89,6 +92,10 @@ def edge_layers(lay, comp1="gzip", comp2="none", comp3="gzip", kind="oci"):
         # replacements without a whiteout
         F("r2f", b"file over dir\n"), D("f2r", mode=0o711), F("f2r/in", b"in"),
         D("sl2d"), F("sl2d/inner", b"dir over symlink\n"), L("d2sl", "bin"),
+        # whiteouts after and before new entries below them; an opaque marker
+        # after a new entry of a subdirectory the layer does not declare
+        F("w1/new", b"n"), WH("w1"), WH("w2"), F("w2/new", b"n"),
+        F("o1/sub/new", b"n"), OPQ("o1"),
     ]
     l3 = [
         D("gnu"), D("gnu/" + "g" * 150), D(LONG_GNU), F(LONG_GNU + "/" + "i" * 40, b"gnu long\n"),
@@ -196,6 +203,10 @@ class OciApplyTest(unittest.TestCase):
         self.assertEqual((t["r2f"][0], t["f2r"][0], t["sl2d"][0], t["d2sl"][0]),
                          ("file", "dir", "dir", "symlink"))
         self.assertNotIn("etc/inner", t)
+        for gone in ("w1/old", "w2/old", "o1/sub/old"):
+            self.assertNotIn(gone, t)
+        for kept in ("w1/new", "w2/new", "o1/sub/new"):
+            self.assertIn(kept, t)
 
     def test_zstd_and_plain_layers(self):
         out = self.convert("zstd", "zstd")
