@@ -322,7 +322,7 @@ static size_t pull_write(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* X-Registry-Auth header value for the pull (base64url JSON); NULL when
+/* X-Registry-Auth header for the pull (base64url JSON, padded); NULL when
  * there are no credentials or on no memory. */
 static char *registry_auth(const docker_engine_opts *o)
 {
@@ -357,7 +357,9 @@ static char *registry_auth(const docker_engine_opts *o)
                 *q++ = b64[(s[i + 1] & 15) << 2];
             } else {
                 *q++ = b64[(s[i] & 3) << 4];
+                *q++ = '=';
             }
+            *q++ = '=';   /* padded: the daemon decodes with Go's URLEncoding */
         }
         *q = '\0';
     }

@@ -182,6 +182,29 @@ class DockerEngineTest(unittest.TestCase):
         finally:
             reg.stop()
 
+    def test_private_registry_credentials(self):
+        """A private repository on a token-auth registry: refused without
+        credentials, pulled with FLIST_REGISTRY_USER/PASSWORD (sent to the
+        daemon as X-Registry-Auth, never printed)."""
+        from ocireg import Image, Registry, TokenServer
+        with TokenServer(self.tmp, {"alice": "alicepw-secret"}) as ts, \
+                Registry(self.tmp, auth="token", token_server=ts) as reg:
+            reg.push_user = ("alice", "alicepw-secret")
+            reg.push_image("private/app", "v1", Image([(l, "gzip") for l in self.layers], CONFIG))
+            ref = "%s/private/app:v1" % reg.host
+            out, p = self.convert(ref, "private-anon", check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("docker daemon: pull %s/private/app:v1" % reg.host, p.stderr)
+            self.assertFalse(os.path.exists(out))
+            env = dict(self.env, FLIST_REGISTRY_USER="alice",
+                       FLIST_REGISTRY_PASSWORD="alicepw-secret")
+            out, p = self.convert(ref, "private", env=env)
+            self.assertIn("run/app.pid", self.fetch(out, "private"))
+            self.assertNotIn("alicepw-secret", p.stderr + p.stdout)
+            self.assertTrue(any(r["user"] == "alice" for r in ts.requests))
+            self.assertFalse(self.dockerd.has_image(ref))
+            self.assertEqual(self.dockerd.containers(), [])
+
     def test_daemon_unreachable(self):
         env = dict(os.environ, DOCKER_HOST="unix://" + os.path.join(self.tmp, "no.sock"))
         out, p = self.convert("hubtest/engine:v1", "unreach", check=False, env=env)
