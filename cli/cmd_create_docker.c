@@ -51,6 +51,9 @@ static void apply_fn(void *ud, uint64_t done, uint64_t total)
 int cli_create_docker(const cli_opts *o, const char *ref, flist_writer *w, hub_err *err)
 {
     pull_progress pp = { NULL, 0, 0 };
+    char memo_dir[4096] = "";
+    if (o->layer_cache && o->backend)   /* layer results: with the layers */
+        snprintf(memo_dir, sizeof memo_dir, "%s/results", o->layer_cache);
     char *insecure = getenv(ENV_INSECURE);
     oci_convert_opts co = {
         .registry = {
@@ -68,6 +71,8 @@ int cli_create_docker(const cli_opts *o, const char *ref, flist_writer *w, hub_e
         .phase = phase_fn,
         .phase_ud = &pp,
         .apply_progress = apply_fn,
+        .memo_dir = memo_dir[0] ? memo_dir : NULL,
+        .memo_backend = o->backend,
     };
     oci_convert_info info;
     int rc = oci_convert_registry(w, ref, &co, &info, err);

@@ -258,6 +258,16 @@ int flist_writer_check_time(flist_writer *w, hub_err *err);
  * entries. */
 void flist_writer_set_layer(flist_writer *w, uint32_t layer);
 
+/* OCI layer results (flist_layer_memo.h): the chunks of the files of layer
+ * i+1 are remembered in directory dir under keys[i] (its digest salted
+ * with the backend's identity: [0-9a-z_-], at most 128 bytes; NULL or ""
+ * = not remembered) when the build finishes, and reused by a later build
+ * given the same key instead of reading those files, once the backend
+ * confirmed it holds every chunk. Without a backend it does nothing. Call
+ * once, before the layers. Returns 0 or -1 with err. */
+int flist_writer_layer_memo(flist_writer *w, const char *dir, const char *const *keys, size_t n,
+                            hub_err *err);
+
 /* What is at a cleaned path of the tree being built, without following
  * symlinks: 0 with *type (and *target, for a symlink; borrowed, valid
  * until the next add or whiteout; may be NULL), or FLIST_ENOENT (also when

@@ -54,6 +54,7 @@
 
 #include "chunk.h"
 #include "flist_keys.h"
+#include "flist_layer_memo.h"
 #include "flist_schema.h"
 #include "hmap.h"
 #include "pool.h"
@@ -240,6 +241,7 @@ struct flist_writer {
 
     uint8_t *readme[2];              /* content of /.README.md, /.README */
     size_t readme_len[2];
+    layer_memo *memo;                /* OCI layer results (flist_writer_layer_memo) */
 
     int failed, finished;
     hub_err fail;                    /* the sticky failure */
@@ -367,6 +369,23 @@ static void content_unref(wcontent *c)
         free(c->blocks);
         free(c);
     }
+}
+
+/* The layer memo's view of a content (flist_layer_memo.h). */
+static void memo_ref(void *c)
+{
+    atomic_fetch_add(&((wcontent *)c)->refs, 1);
+}
+
+static void memo_unref(void *c)
+{
+    content_unref(c);
+}
+
+static const flist_block *memo_blocks(void *c, size_t *n)
+{
+    *n = ((wcontent *)c)->nblocks;
+    return ((wcontent *)c)->blocks;
 }
 
 /* Makes room for n blocks. Returns 0 or -1. */
@@ -1166,6 +1185,7 @@ void flist_writer_free(flist_writer *w)
         pthread_join(w->collector, NULL);
     }
     pool_destroy(w->pool);   /* waits for the chunks still queued */
+    layer_memo_free(w->memo);
     backend_close(w->be);
     if (w->slots) {
         for (size_t i = 0; i < w->nslots; i++) {
@@ -1335,19 +1355,38 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         return hub_err_set(err, "out of memory");
     n->size = e->size;
 
-    if (!e->read) {
-        /* chunks already stored (merge, OCI): copy them */
-        if (e->nblocks > 0) {
-            if (!e->blocks)
-                return hub_err_set(err, "entry '%s': no blocks given", e->path);
-            if (content_reserve(n->content, e->nblocks) != 0)
+    const flist_block *given = e->blocks;
+    size_t ngiven = e->nblocks;
+    int which = -1;   /* a root-level readme is captured while its chunks go by */
+    for (int i = 0; i < 2; i++)
+        if (strcmp(e->path, README_NAMES[i]) == 0)
+            which = i;
+    if (e->read && w->memo) {
+        /* an OCI layer seen before: the chunks of this file, unless it is
+         * the readme (its text must be read) */
+        const flist_block *mb = NULL;
+        size_t mnb = 0;
+        int hit = layer_memo_lookup(w->memo, w->layer, e->path, e->size, e->mtime, &mb, &mnb);
+        layer_memo_note(w->memo, w->layer, n->content);   /* a failure only loses the memo */
+        if (hit && which < 0) {
+            given = mb;
+            ngiven = mnb;
+            e = NULL;   /* not read */
+        }
+    }
+    if (!e || !e->read) {
+        /* chunks already stored (merge, OCI, a remembered layer): copy them */
+        if (ngiven > 0) {
+            if (!given)
+                return hub_err_set(err, "entry: no blocks given");
+            if (content_reserve(n->content, ngiven) != 0)
                 return hub_err_set(err, "out of memory");
-            memcpy(n->content->blocks, e->blocks, e->nblocks * sizeof *e->blocks);
-            n->content->nblocks = e->nblocks;
+            memcpy(n->content->blocks, given, ngiven * sizeof *given);
+            n->content->nblocks = ngiven;
             int rc = 0;
             pthread_mutex_lock(&w->mu);
-            for (size_t i = 0; i < e->nblocks && rc == 0; i++)
-                if (idset_add(&w->seen, e->blocks[i].id) < 0)
+            for (size_t i = 0; i < ngiven && rc == 0; i++)
+                if (idset_add(&w->seen, given[i].id) < 0)
                     rc = hub_err_set(err, "out of memory");
             pthread_mutex_unlock(&w->mu);
             if (rc != 0)
@@ -1356,12 +1395,7 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         return 0;
     }
 
-    /* a root-level readme is captured while its chunks go by */
     uint8_t *capture = NULL;
-    int which = -1;
-    for (int i = 0; i < 2; i++)
-        if (strcmp(e->path, README_NAMES[i]) == 0)
-            which = i;
     if (which >= 0 && e->size <= WRITER_README_MAX) {
         capture = malloc(e->size ? (size_t)e->size : 1);
         if (!capture)
@@ -1522,6 +1556,18 @@ static int nstack_push(nstack *s, wnode *n)
 void flist_writer_set_layer(flist_writer *w, uint32_t layer)
 {
     w->layer = layer;
+}
+
+int flist_writer_layer_memo(flist_writer *w, const char *dir, const char *const *keys, size_t n,
+                            hub_err *err)
+{
+    static const layer_memo_content_ops ops = { memo_ref, memo_unref, memo_blocks };
+    if (w->memo || w->entries > 1)
+        return hub_err_set(err, "flist_writer_layer_memo: call it once, before the layers");
+    if (!w->be)
+        return 0;   /* nothing to check chunks against: no memo */
+    w->memo = layer_memo_open(dir, keys, n, w->be, &ops, err);
+    return w->memo ? 0 : -1;
 }
 
 int flist_writer_stat(flist_writer *w, const char *path, flist_type *type,
@@ -2010,6 +2056,7 @@ int flist_writer_finish(flist_writer *w, const char *output, flist_stats *stats,
         return -1;
     if (drain(w, err) != 0)
         return -1;
+    layer_memo_save(w->memo);   /* every chunk is stored now */
     if (readme_meta(w, err) != 0)
         return writer_fail(w, err);
     w->finished = 1;   /* the tree is sorted below: no more adds */

@@ -28,6 +28,12 @@ typedef struct oci_convert_opts {
     void *phase_ud;
     flist_progress_fn apply_progress;   /* compressed bytes applied over all layers */
     void *apply_progress_ud;
+    /* Layer results remembered by digest (flist_writer_layer_memo) in this
+     * directory (created; NULL: none), salted with the identity of the
+     * writer's backend (e.g. "host:port/namespace") so that a memo is only
+     * used with the backend that holds its chunks. */
+    const char *memo_dir;
+    const char *memo_backend;
 } oci_convert_opts;
 
 /* What a conversion found, for messages and replies. */

@@ -149,6 +149,11 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
     if (!w)
         return -1;
     docker_run d = { .c = c };
+    char memo_dir[4096], memo_backend[512];
+    snprintf(memo_dir, sizeof memo_dir, "%s/results", cfg->docker_layer_cache);
+    snprintf(memo_backend, sizeof memo_backend, "%d:%s:%d/%s", (int)cfg->backend_internal.kind,
+             cfg->backend_internal.host, cfg->backend_internal.port,
+             cfg->backend_internal.namespace_);
     oci_convert_opts co = {
         .registry = {
             .platform = in->platform,
@@ -170,6 +175,8 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
         .phase_ud = &d,
         .apply_progress = on_apply,
         .apply_progress_ud = &d,
+        .memo_dir = memo_dir,
+        .memo_backend = memo_backend,
     };
     int rc = 0;
     char *pub = backend_url_public_json(&cfg->backend_public);

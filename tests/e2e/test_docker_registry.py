@@ -17,7 +17,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hublib import TempDir, free_port, multipart, run_tests  # noqa: E402
+from hublib import RedisServer, TempDir, free_port, multipart, run_tests  # noqa: E402
 from test_worker import PUBLIC_BACKEND, flist_json  # noqa: E402
 from test_worker_api import ME, HubCase  # noqa: E402
 from ocireg import (BlobServer, Image, Registry, TokenServer, make_tar,  # noqa: E402
@@ -244,6 +244,70 @@ class NoAuth(RegistryCase):
         self.assertTrue(left <= {img.layer_descs[0]["digest"][7:]}, left)
 
 
+class LayerMemo(RegistryCase):
+    """Layer results remembered by digest (flist_writer_layer_memo): an
+    image sharing layers converts from the memo, to exactly the flist a
+    conversion without it gives; a memo whose chunks left the backend is
+    not used."""
+
+    def tree(self, backend, path):
+        dest = os.path.join(self.tmp, "fetch-%d" % len(os.listdir(self.tmp)))
+        flist("get", "--backend", backend, path, "/", dest)
+        out = {}
+        for dirpath, dirnames, filenames in os.walk(dest):
+            for n in filenames:
+                full = os.path.join(dirpath, n)
+                rel = os.path.relpath(full, dest)
+                if os.path.islink(full):
+                    out[rel] = ("link", os.readlink(full))
+                else:
+                    with open(full, "rb") as f:
+                        out[rel] = f.read()
+            for n in dirnames:
+                out[os.path.relpath(os.path.join(dirpath, n), dest) + "/"] = None
+        return out
+
+    def test_memo_same_result_and_stale_memo_ignored(self):
+        reg = self.start(Registry(self.tmp))
+        redis = RedisServer().__enter__()
+        self.addCleanup(redis.__exit__, None, None, None)
+        be = "redis://127.0.0.1:%d/0" % redis.port
+        shared = [make_tar([("d", None)] + [("d/f%02d" % i, os.urandom(3000 + i)) for i in range(30)]),
+                  make_tar([("d/f03", b"replaced"), ("d/.wh.f04", b""), ("e", "->d/f05"),
+                            {"name": "d/hl", "type": "hardlink", "target": "d/f06"},
+                            (".README.md", b"# readme\n")])]
+        a = Image([(shared[0], "gzip"), (shared[1], "zstd"), (make_tar([("a", b"A")]), "gzip")])
+        b = Image([(shared[0], "gzip"), (shared[1], "zstd"), (make_tar([("b", b"B" * 5000)]), "none")])
+        reg.push_image("memo/img", "a", a)
+        reg.push_image("memo/img", "b", b)
+        cache = os.path.join(self.tmp, "cache")
+        ref_b = "docker://%s/memo/img:b" % reg.host
+        flist("create", "--backend", be, "--layer-cache", cache, "docker://%s/memo/img:a" % reg.host,
+              self.out("a.flist"))
+        self.assertEqual(len(os.listdir(os.path.join(cache, "results"))), 3)
+        # b from the memo of its first two layers ...
+        p = flist("create", "--json", "--backend", be, "--layer-cache", cache, ref_b, self.out("b.flist"))
+        with_memo = json.loads(p.stdout)["response"]
+        # ... equals b converted without any cache
+        flist("create", "--backend", be, ref_b, self.out("b0.flist"))
+        self.assertEqual(listing(self.out("b.flist")), listing(self.out("b0.flist")))
+        tb = self.tree(be, self.out("b.flist"))
+        self.assertEqual(tb, self.tree(be, self.out("b0.flist")))
+        self.assertEqual(tb["d/f03"], b"replaced")
+        self.assertNotIn("d/f04", tb)
+        self.assertEqual(tb["b"], b"B" * 5000)
+        self.assertEqual(flist("metadata", self.out("b.flist"), "readme").stdout,
+                         flist("metadata", self.out("b0.flist"), "readme").stdout)
+        self.assertIn("# readme", flist("metadata", self.out("b.flist"), "readme").stdout)
+        self.assertEqual(with_memo["chunks_uploaded"], 1)   # only b's own layer was new
+        # a memo whose chunks are gone from the backend is not used
+        redis.cmd("FLUSHALL")
+        p = flist("create", "--json", "--backend", be, "--layer-cache", cache, ref_b,
+                  self.out("b2.flist"))
+        self.assertGreater(json.loads(p.stdout)["response"]["chunks_uploaded"], 30)
+        self.assertEqual(self.tree(be, self.out("b2.flist")), tb)
+
+
 class TokenAuth(RegistryCase):
     def test_anonymous_private_credentials_and_redirects(self):
         ts = TokenServer(self.tmp, {"admin": "adminpw", "alice": "alicepw"})
@@ -390,6 +454,8 @@ class HubDocker(HubCase):
             "status": "success", "file": name, "flist": stats, "timing": {}}})
         job = self.wait_job(jid)
         self.assertEqual(job["state"], "done")
+        # from the layer cache and the layer memo: the same flist content
+        self.assertEqual(self.fetch(path), tree)
         self.assertEqual(job["result"]["layers_cached"], 2)
         self.assertEqual(job["result"]["file"], name)
         self.assertEqual(job["result"]["manifest"], img.digest)
