@@ -306,6 +306,21 @@ class LayerMemo(RegistryCase):
                   self.out("b2.flist"))
         self.assertGreater(json.loads(p.stdout)["response"]["chunks_uploaded"], 30)
         self.assertEqual(self.tree(be, self.out("b2.flist")), tb)
+        # damaged memo files are ignored (and written again)
+        results = os.path.join(cache, "results")
+        for i, name in enumerate(sorted(os.listdir(results))):
+            path = os.path.join(results, name)
+            with open(path, "r+b") as f:
+                data = f.read()
+                f.seek(0)
+                f.truncate()
+                f.write(data[:len(data) // 2] if i % 2 == 0 else b"FLMEMO1\n" + b"\xff" * 64)
+        flist("create", "--backend", be, "--layer-cache", cache, ref_b, self.out("b3.flist"))
+        self.assertEqual(self.tree(be, self.out("b3.flist")), tb)
+        p = flist("create", "--json", "--backend", be, "--layer-cache", cache, ref_b,
+                  self.out("b4.flist"))
+        self.assertEqual(json.loads(p.stdout)["response"]["chunks_uploaded"], 0)
+        self.assertEqual(self.tree(be, self.out("b4.flist")), tb)
 
 
 class TokenAuth(RegistryCase):
