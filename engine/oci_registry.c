@@ -216,15 +216,22 @@ static int creds_from_file(oci_registry *r, const char *path, hub_err *err)
     return rc;
 }
 
+/* libcurl's global state, set up once per process (slots of a worker may
+ * start conversions at the same time). */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 oci_registry *oci_registry_new(const oci_registry_opts *opts, const oci_ref *ref, hub_err *err)
 {
-    static int curl_ready;
-    if (!curl_ready) {   /* first call happens before any thread of ours uses curl */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-            hub_err_set(err, "libcurl initialisation failed");
-            return NULL;
-        }
-        curl_ready = 1;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK) {
+        hub_err_set(err, "libcurl initialisation failed");
+        return NULL;
     }
     oci_registry *r = calloc(1, sizeof *r);
     if (!r) {
