@@ -46,7 +46,8 @@ static int split_platform(const char *p, char os[CLI_PLATFORM_PART], char arch[C
  * part of a directory that exists as named. */
 static int create_oci(const char *spec, const char *platform, flist_writer *w, hub_err *err)
 {
-    char os[CLI_PLATFORM_PART] = OCI_LAYOUT_DEFAULT_OS, arch[CLI_PLATFORM_PART] = OCI_LAYOUT_DEFAULT_ARCH;
+    char os[CLI_PLATFORM_PART] = OCI_LAYOUT_DEFAULT_OS;
+    char arch[CLI_PLATFORM_PART] = OCI_LAYOUT_DEFAULT_ARCH;
     if (platform && split_platform(platform, os, arch, err) != 0)
         return -1;
     char *dir = strdup(spec);

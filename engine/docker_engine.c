@@ -35,6 +35,8 @@
 #define DE_CONNECT_TIMEOUT_S 10L
 #define DE_NAME_HEX 32                       /* container name: 32 hex, as the original */
 #define DE_IMAGE_MAX 400
+#define DE_ID_MAX 80                         /* container id: 64 hex + NUL, rounded up */
+#define DE_PATH_MAX (DE_IMAGE_MAX + 64)      /* an API path naming an image or container */
 
 static pthread_once_t de_curl_once = PTHREAD_ONCE_INIT;
 static int de_curl_ok;
@@ -244,7 +246,7 @@ static int split_image(const char *image, char *name, char *tag, char *ref, hub_
 /* GET /images/<ref>/json: 0 with *inspect, FLIST_ENOENT when absent, -1. */
 static int de_inspect(de *d, const char *ref, json_t **inspect, hub_err *err)
 {
-    char path[DE_IMAGE_MAX + 64];
+    char path[DE_PATH_MAX];
     snprintf(path, sizeof path, "/v%s/images/%s/json", d->api, ref);
     long status = 0;
     char *reply = NULL;
@@ -433,7 +435,7 @@ out:
 }
 
 /* POST /containers/create: a container of ref, never started. *id out. */
-static int de_create(de *d, const char *ref, json_t *inspect, char id[80], hub_err *err)
+static int de_create(de *d, const char *ref, json_t *inspect, char id[DE_ID_MAX], hub_err *err)
 {
     char name[DE_NAME_HEX + 1];
     for (int i = 0; i < DE_NAME_HEX; i += 8)
@@ -448,7 +450,7 @@ static int de_create(de *d, const char *ref, json_t *inspect, char id[80], hub_e
     json_decref(body);
     if (!text)
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
-    char path[128];
+    char path[DE_PATH_MAX];
     snprintf(path, sizeof path, "/v%s/containers/create?name=%s", d->api, name);
     long status = 0;
     char *reply = NULL;
@@ -458,11 +460,12 @@ static int de_create(de *d, const char *ref, json_t *inspect, char id[80], hub_e
         return -1;
     json_t *j = reply ? json_loads(reply, 0, NULL) : NULL;
     const char *cid = json_string_value(json_object_get(j, "Id"));
-    if (status != 201 || !cid || strlen(cid) >= 80 || strspn(cid, "0123456789abcdef") != strlen(cid))
+    if (status != 201 || !cid || strlen(cid) >= DE_ID_MAX ||
+        strspn(cid, "0123456789abcdef") != strlen(cid))
         rc = status != 201 ? de_status_fail(status, "create container", reply, err)
                            : hub_err_set(err, "docker daemon: create container: no Id");
     else
-        snprintf(id, 80, "%s", cid);
+        snprintf(id, DE_ID_MAX, "%s", cid);
     json_decref(j);
     free(reply);
     return rc;
@@ -518,7 +521,7 @@ static int de_export(de *d, const char *id, flist_writer *w, hub_err *err)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return hub_err_set(err, "socketpair: %s", strerror(errno));
-    char path[160];
+    char path[DE_PATH_MAX];
     snprintf(path, sizeof path, "/v%s/containers/%s/export", d->api, id);
     export_ctx x = { .d = d, .h = de_handle(d, path), .fd = sv[1],
                      .errbody = { .max = DE_ERRBODY_MAX } };
@@ -605,7 +608,7 @@ int docker_engine_convert(flist_writer *w, const char *image, const docker_engin
                                   "its pull", ref);
         }
     }
-    char id[80] = "";
+    char id[DE_ID_MAX] = "";
     if (rc == 0)
         rc = de_create(&d, ref, inspect, id, err);
     if (rc == 0)
@@ -614,7 +617,7 @@ int docker_engine_convert(flist_writer *w, const char *image, const docker_engin
         rc = oci_apply_config(w, inspect, err);
 
     /* cleanup, on every path */
-    char path[DE_IMAGE_MAX + 64];
+    char path[DE_PATH_MAX];
     if (*id) {
         snprintf(path, sizeof path, "/v%s/containers/%s?force=1&v=1", d.api, id);
         info->container_removed = de_delete(&d, path);

@@ -352,7 +352,8 @@ static int config_cmd(json_t *cfg, oci_cmd *out, hub_err *err)
     json_t *ep = json_object_get(cfg, "Entrypoint");
     json_t *cmd = json_object_get(cfg, "Cmd");
     if (ep && !json_is_null(ep) && !is_string_array(ep))
-        return hub_err_setc(err, HUB_E_INVALID, "image config: Entrypoint is not a list of strings");
+        return hub_err_setc(err, HUB_E_INVALID,
+                            "image config: Entrypoint is not a list of strings");
     if (cmd && !json_is_null(cmd) && !is_string_array(cmd))
         return hub_err_setc(err, HUB_E_INVALID, "image config: Cmd is not a list of strings");
     size_t nep = is_string_array(ep) ? json_array_size(ep) : 0;
@@ -468,7 +469,8 @@ static json_t *env_object(json_t *env)
  * env_object. */
 static void startup_toml(sbuf *b, const oci_cmd *cmd, json_t *env, const char *dir)
 {
-    sb_add(b, "[startup]\n\n[startup.entry]\nname = \"core.system\"\n\n[startup.entry.args]\nname = ");
+    sb_add(b, "[startup]\n\n[startup.entry]\nname = \"core.system\"\n\n"
+              "[startup.entry.args]\nname = ");
     toml_string(b, cmd->name);
     sb_add(b, "\n");
     if (cmd->args) {
