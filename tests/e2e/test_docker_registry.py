@@ -33,6 +33,8 @@ def flist(*args, env=None, check=True):
         e.pop(k, None)
     e.update(env or {})
     p = subprocess.run([FLIST, *args], capture_output=True, text=True, timeout=300, env=e)
+    if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
+        raise AssertionError("flist %s: %s" % (" ".join(args), p.stderr))
     if check and p.returncode != 0:
         raise AssertionError("flist %s failed (%d): %s%s" % (" ".join(args), p.returncode,
                                                              p.stderr, p.stdout))
