@@ -274,8 +274,10 @@ class BlobServer:
     """Serves the registry's storage directory (the target of its redirect
     middleware) and records whether requests carried an Authorization."""
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, rate=None):
+        """rate: bytes per second to send at (None: at once)."""
         self.root, self.port, self.requests = root, free_port(), []
+        self.rate = rate
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -296,7 +298,15 @@ class BlobServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                step = max(1, (outer.rate or len(data)) // 10)
+                try:
+                    for off in range(0, len(data), step):
+                        self.wfile.write(data[off:off + step])
+                        self.wfile.flush()
+                        if outer.rate:
+                            time.sleep(0.1)
+                except OSError:
+                    pass   # the client went away
 
         self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), H)
         self.httpd.daemon_threads = True

@@ -14,6 +14,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -550,6 +551,51 @@ class HubDocker(HubCase):
                           or n.startswith(".tmp-job-")], names)
         for root in (self.api.root, os.path.dirname(self.api.root)):
             self.assertFalse([n for n in os.listdir(root) if n.startswith("escape")])
+
+
+
+class HubDockerSlow(HubCase):
+    """A registry that sends its layers slowly: the job stops at
+    job-max-duration during the download, publishes nothing, and leaves no
+    partial layer in the cache."""
+    CONFIG = {"job-max-duration": "3"}
+
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("docker-registry") is None:
+            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
+                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
+        cls.tmp_ctx = TempDir()
+        cls.tmp = cls.tmp_ctx.__enter__()
+        cls.blobs = BlobServer(rate=64 * 1024).__enter__()
+        cls.reg = Registry(cls.tmp, redirect="http://localhost:%d/" % cls.blobs.port)
+        cls.blobs.root = cls.reg.storage
+        cls.reg.__enter__()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.reg.__exit__(None, None, None)
+            cls.blobs.__exit__(None, None, None)
+            cls.tmp_ctx.__exit__(None, None, None)
+
+    def test_slow_download_stops_at_job_max_duration(self):
+        img = Image([(make_tar([("big", os.urandom(2 << 20))]), "gzip")])
+        self.reg.push_image("slow/app", "v1", img)
+        t = time.time()
+        ctype, body = multipart({"image": "%s/slow/app:v1" % self.reg.host}, [])
+        st, _, b = self.api.request("POST", "/api/flist/me/docker", {"Content-Type": ctype}, body,
+                                    timeout=60)
+        self.assertEqual(st, 500, b)
+        self.assertIn("layer downloads stopped: the job ran longer than job-max-duration (3 s)",
+                      json.loads(b)["message"])
+        self.assertLess(time.time() - t, 15)
+        self.assertFalse([n for n in os.listdir(os.path.join(self.api.public, ME)) if "slow" in n])
+        cache = os.path.join(self.api.root, "workdir", "layers", "sha256")
+        self.assertEqual(os.listdir(cache) if os.path.isdir(cache) else [], [])
 
 
 if __name__ == "__main__":
