@@ -417,6 +417,14 @@ class HubDocker(HubCase):
         cls.ts = TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}).__enter__()
         cls.private = Registry(cls.tmp, auth="token", token_server=cls.ts).__enter__()
         cls.private.push_user = ("admin", "adminpw")
+        # a second private registry whose credentials are in the configuration
+        cls.configured = Registry(cls.tmp, auth="basic", users={"dave": "dave-pw"}).__enter__()
+        cls.configured.push_user = ("dave", "dave-pw")
+        creds = os.path.join(cls.tmp, "docker-config.json")
+        with open(creds, "w") as f:
+            json.dump({"auths": {cls.configured.host: {"username": "dave", "password": "dave-pw"}}}, f)
+        cls.CONFIG = dict(cls.CONFIG, **{"docker-credentials-file": creds,
+                                         "docker-ca-file": cls.configured.ca})
         super().setUpClass()
 
     @classmethod
@@ -426,6 +434,7 @@ class HubDocker(HubCase):
         finally:
             cls.reg.__exit__(None, None, None)
             cls.private.__exit__(None, None, None)
+            cls.configured.__exit__(None, None, None)
             cls.ts.__exit__(None, None, None)
             cls.tmp_ctx.__exit__(None, None, None)
 
@@ -512,6 +521,14 @@ class HubDocker(HubCase):
         for log in (os.path.join(self.api.root, "worker.log"), self.api.log_path):
             with open(log) as f:
                 self.assertNotIn("carol-secret-pw", f.read())
+
+    def test_credentials_and_ca_from_the_configuration(self):
+        self.configured.push_image("team/app", "v2", base_image())
+        st, v = self.post({"image": "%s/team/app:v2" % self.configured.host})
+        self.assertEqual(st, 200, v)
+        name = "%s-team-app-v2.flist" % self.configured.host.replace(":", "-")
+        self.assertEqual(self.fetch(os.path.join(self.api.public, ME, name))["/etc/motd"],
+                         b"welcome\n")
 
     def test_errors_publish_nothing(self):
         host = self.reg.host
