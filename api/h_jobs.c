@@ -34,7 +34,7 @@
 #include "job_creds.h"
 #include "metrics.h"
 #include "oci_ref.h"
-#include "oci_registry.h"
+#include "oci_manifest.h"
 #include "upload.h"
 #include "util.h"
 

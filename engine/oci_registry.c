@@ -3,6 +3,7 @@
  * memory, layer blobs streamed into the cache through one curl multi
  * handle, hashed while they arrive. */
 #include "oci_registry.h"
+#include "oci_manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,19 +22,10 @@
 #include <sodium.h>
 
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define ACCEPT_MANIFESTS "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " \
-                         MT_DOCKER_MANIFEST
-#define ATTESTATION_KEY "vnd.docker.reference.type"
+#define ACCEPT_MANIFESTS "Accept: " OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " OCI_MT_DOCKER_LIST ", " \
+                         OCI_MT_DOCKER_MANIFEST
 
 #define MANIFEST_MAX (4u << 20)      /* bytes of a manifest or an index */
-#define CONFIG_MAX (8u << 20)        /* bytes of an image config */
 #define TOKEN_REPLY_MAX (1u << 20)
 #define ERRBODY_MAX 1024
 #define HEADER_MAX 2048
@@ -130,35 +122,6 @@ static int digest_matches(const void *data, size_t n, const char *digest)
         return 0;
     sha256_hex(md, hex);
     return strcmp(digest + strlen("sha256:"), hex) == 0;
-}
-
-int oci_platform_parse(const char *s, char os[32], char arch[32], char variant[32], hub_err *err)
-{
-    os[0] = arch[0] = variant[0] = '\0';
-    if (!s || !*s)
-        s = OCI_DEFAULT_PLATFORM;
-    const char *a = strchr(s, '/');
-    const char *v = a ? strchr(a + 1, '/') : NULL;
-    size_t ol = a ? (size_t)(a - s) : 0;
-    size_t al = a ? (v ? (size_t)(v - a - 1) : strlen(a + 1)) : 0;
-    size_t vl = v ? strlen(v + 1) : 0;
-    if (!a || ol == 0 || ol > 31 || al == 0 || al > 31 || vl > 31 || (v && vl == 0) ||
-        (v && strchr(v + 1, '/')))
-        return hub_err_setc(err, HUB_E_INVALID,
-                            "invalid platform \"%s\": expected os/arch[/variant], e.g. linux/amd64", s);
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '/' || *p == '_' ||
-              *p == '-' || *p == '.'))
-            return hub_err_setc(err, HUB_E_INVALID, "invalid platform \"%s\"", s);
-    memcpy(os, s, ol);
-    os[ol] = '\0';
-    memcpy(arch, a + 1, al);
-    arch[al] = '\0';
-    if (v) {
-        memcpy(variant, v + 1, vl);
-        variant[vl] = '\0';
-    }
-    return 0;
 }
 
 /* ---------------- credentials ---------------- */
@@ -638,37 +601,6 @@ static int reg_get(oci_registry *r, const char *path, const char *accept, size_t
 
 /* ---------------- manifests ---------------- */
 
-static int is_index_type(const char *mt)
-{
-    return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
-}
-
-static int is_manifest_type(const char *mt)
-{
-    return strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0;
-}
-
-/* The media type of a manifest reply: the document's mediaType, else the
- * Content-Type (without parameters), else guessed from its keys. */
-static void manifest_type(const resp *rs, json_t *doc, char *out, size_t cap)
-{
-    const char *mt = json_string_value(json_object_get(doc, "mediaType"));
-    if (mt) {
-        snprintf(out, cap, "%s", mt);
-        return;
-    }
-    snprintf(out, cap, "%s", rs->content_type);
-    char *semi = strchr(out, ';');
-    if (semi)
-        *semi = '\0';
-    if (!is_index_type(out) && !is_manifest_type(out) && strncmp(out, MT_DOCKER_SCHEMA1, strlen(MT_DOCKER_SCHEMA1)) != 0) {
-        if (json_object_get(doc, "manifests"))
-            snprintf(out, cap, "%s", MT_OCI_INDEX);
-        else if (json_object_get(doc, "layers"))
-            snprintf(out, cap, "%s", MT_OCI_MANIFEST);
-    }
-}
-
 /* Fetches the manifest `object` (tag or digest), verifying it against
  * `digest` when given. Returns the parsed document and its media type, or
  * NULL with err. */
@@ -702,100 +634,13 @@ static json_t *fetch_manifest(oci_registry *r, const char *object, const char *d
         hub_err_setc(err, HUB_E_INVALID, "manifest %s: not a JSON object", object);
         return NULL;
     }
-    manifest_type(&rs, doc, mt, mtcap);
+    int kind = oci_manifest_kind(doc, rs.content_type, object, mt, mtcap, err);
     resp_free(&rs);
-    if (strncmp(mt, MT_DOCKER_SCHEMA1, strlen(MT_DOCKER_SCHEMA1)) == 0 ||
-        json_integer_value(json_object_get(doc, "schemaVersion")) == 1) {
+    if (kind < 0) {
         json_decref(doc);
-        hub_err_setc(err, HUB_E_INVALID, "unsupported media type %s (Docker schema 1 manifest): "
-                     "push the image again with a current client", mt[0] ? mt : "schema 1");
-        return NULL;
-    }
-    if (!is_index_type(mt) && !is_manifest_type(mt)) {
-        json_decref(doc);
-        hub_err_setc(err, HUB_E_INVALID, "unsupported media type \"%s\" for manifest %s", mt, object);
         return NULL;
     }
     return doc;
-}
-
-/* A descriptor's digest and size, checked. */
-static int descriptor(json_t *d, const char *what, char digest[OCI_DIGEST_MAX], uint64_t *size,
-                      hub_err *err)
-{
-    const char *dg = json_string_value(json_object_get(d, "digest"));
-    json_t *sz = json_object_get(d, "size");
-    if (!dg || !oci_digest_valid(dg))
-        return hub_err_setc(err, HUB_E_INVALID, "%s: missing or unsupported digest \"%s\"", what,
-                            dg ? dg : "");
-    if (!json_is_integer(sz) || json_integer_value(sz) < 0)
-        return hub_err_setc(err, HUB_E_INVALID, "%s: missing size", what);
-    snprintf(digest, OCI_DIGEST_MAX, "%s", dg);
-    *size = (uint64_t)json_integer_value(sz);
-    return 0;
-}
-
-/* Picks the manifest of the wanted platform in an index; fills digest.
- * Attestations (unknown/unknown, vnd.docker.reference.type) are skipped.
- * No match: HUB_E_NOT_FOUND naming the platforms the image has. */
-static int pick_platform(oci_registry *r, json_t *index, oci_image *img, char *digest, hub_err *err)
-{
-    char os[32], arch[32], variant[32];
-    if (oci_platform_parse(r->o->platform, os, arch, variant, err) != 0)
-        return -1;
-    json_t *list = json_object_get(index, "manifests");
-    size_t i;
-    json_t *m;
-    char have[1024] = "";
-    size_t hl = 0;
-    json_array_foreach(list, i, m) {
-        json_t *ann = json_object_get(m, "annotations");
-        if (json_object_get(ann, ATTESTATION_KEY))
-            continue;
-        json_t *p = json_object_get(m, "platform");
-        const char *mos = json_string_value(json_object_get(p, "os"));
-        const char *march = json_string_value(json_object_get(p, "architecture"));
-        const char *mvar = json_string_value(json_object_get(p, "variant"));
-        if (!mos || !march || (strcmp(mos, "unknown") == 0 && strcmp(march, "unknown") == 0))
-            continue;
-        if (strcmp(mos, os) == 0 && strcmp(march, arch) == 0 &&
-            (!variant[0] || (mvar && strcmp(mvar, variant) == 0))) {
-            uint64_t sz;
-            if (descriptor(m, "index entry", digest, &sz, err) != 0)
-                return -1;
-            snprintf(img->platform, sizeof img->platform, "%s/%s%s%s", mos, march,
-                     mvar ? "/" : "", mvar ? mvar : "");
-            return 0;
-        }
-        if (hl + 80 < sizeof have)
-            hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%s/%s%s%s", hl ? ", " : "", mos,
-                                   march, mvar ? "/" : "", mvar ? mvar : "");
-    }
-    char ref[600];
-    oci_ref_string(&r->ref, ref, sizeof ref);
-    return hub_err_setc(err, HUB_E_NOT_FOUND, "no image for platform %s%s%s%s in %s: it has %s", os,
-                        "/", arch, variant[0] ? "/" : "", ref, have[0] ? have : "no platform");
-}
-
-/* The compression of a layer media type; -1 when it is not a layer type we
- * can read. */
-static int layer_compression(const char *mt)
-{
-    static const struct { const char *mt; oci_compression c; } types[] = {
-        { "application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE },
-        { "application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP },
-        { "application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD },
-        { "application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMP_NONE },
-        { "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", OCI_COMP_GZIP },
-        { "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", OCI_COMP_ZSTD },
-        { "application/vnd.docker.image.rootfs.diff.tar", OCI_COMP_NONE },
-        { "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP },
-        { "application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMP_ZSTD },
-    };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (strcmp(mt, types[i].mt) == 0)
-            return (int)types[i].c;
-    return -1;
 }
 
 /* For a registry allowed on plain HTTP, as Docker: https when it answers
@@ -836,74 +681,31 @@ int oci_registry_resolve(oci_registry *r, oci_image *img, hub_err *err)
     json_t *doc = fetch_manifest(r, oci_ref_object(&r->ref), want, mt, sizeof mt, dg, err);
     if (!doc)
         return -1;
-    if (is_index_type(mt)) {
-        char sub[OCI_DIGEST_MAX];
-        int rc = pick_platform(r, doc, img, sub, err);
+    if (oci_mt_is_index(mt)) {
+        char sub[OCI_DIGEST_MAX], ref[600];
+        oci_ref_string(&r->ref, ref, sizeof ref);
+        int rc = oci_index_pick(doc, r->o->platform, ref, sub, img->platform, err);
         json_decref(doc);
         if (rc != 0)
             return -1;
         doc = fetch_manifest(r, sub, sub, mt, sizeof mt, dg, err);
         if (!doc)
             return -1;
-        if (!is_manifest_type(mt)) {
+        if (!oci_mt_is_manifest(mt)) {
             json_decref(doc);
             return hub_err_setc(err, HUB_E_INVALID, "unsupported media type %s inside an index", mt);
         }
     }
     snprintf(img->manifest_digest, sizeof img->manifest_digest, "%s", dg);
-    json_t *cfg = json_object_get(doc, "config");
-    const char *cmt = json_string_value(json_object_get(cfg, "mediaType"));
     char cdigest[OCI_DIGEST_MAX];
     uint64_t csize;
-    if (!cmt || (strcmp(cmt, MT_OCI_CONFIG) != 0 && strcmp(cmt, MT_DOCKER_CONFIG) != 0)) {
-        hub_err_setc(err, HUB_E_INVALID, "unsupported media type \"%s\" for the image config "
-                     "(not a container image?)", cmt ? cmt : "");
+    if (oci_manifest_read(doc, r->o->max_image_size, img, cdigest, &csize, err) != 0)
         goto fail;
-    }
-    if (descriptor(cfg, "config", cdigest, &csize, err) != 0)
-        goto fail;
-    if (csize > CONFIG_MAX) {
-        hub_err_setc(err, HUB_E_TOO_LARGE, "image config of %llu bytes (at most %u)",
-                     (unsigned long long)csize, CONFIG_MAX);
-        goto fail;
-    }
-    json_t *layers = json_object_get(doc, "layers");
-    size_t n = json_array_size(layers);
-    img->layers = calloc(n ? n : 1, sizeof *img->layers);
-    if (!img->layers) {
-        hub_err_setc(err, HUB_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *l = json_array_get(layers, i);
-        const char *lmt = json_string_value(json_object_get(l, "mediaType"));
-        int comp = lmt ? layer_compression(lmt) : -1;
-        img->layers[i].fd = -1;
-        img->n_layers = i + 1;
-        if (comp < 0) {
-            hub_err_setc(err, HUB_E_INVALID, "unsupported media type \"%s\" for layer %zu",
-                         lmt ? lmt : "", i + 1);
-            goto fail;
-        }
-        char what[32];
-        snprintf(what, sizeof what, "layer %zu", i + 1);
-        if (descriptor(l, what, img->layers[i].digest, &img->layers[i].size, err) != 0)
-            goto fail;
-        img->layers[i].compression = (oci_compression)comp;
-        img->total_size += img->layers[i].size;
-    }
-    img->n_layers = n;
-    if (r->o->max_image_size && img->total_size + csize > r->o->max_image_size) {
-        hub_err_setc(err, HUB_E_TOO_LARGE, "image of %llu bytes (compressed layers) is over the "
-                     "limit of %llu bytes", (unsigned long long)(img->total_size + csize),
-                     (unsigned long long)r->o->max_image_size);
-        goto fail;
-    }
     /* the config blob */
     char path[1024];
     snprintf(path, sizeof path, "/v2/%s/blobs/%s", r->ref.path, cdigest);
     resp rs;
-    if (reg_get(r, path, NULL, CONFIG_MAX, "config blob", &rs, err) != 0)
+    if (reg_get(r, path, NULL, OCI_CONFIG_MAX, "config blob", &rs, err) != 0)
         goto fail;
     if (rs.len != csize || !digest_matches(rs.body ? rs.body : "", rs.len, cdigest)) {
         hub_err_setc(err, HUB_E_FAILED, "config blob %s: %s mismatch", cdigest,

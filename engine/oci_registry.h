@@ -99,8 +99,4 @@ int oci_registry_fetch(oci_registry *r, oci_image *img, hub_err *err);
 /* Closes the layers' fds and frees what img holds. */
 void oci_image_clear(oci_image *img);
 
-/* Parses "os/arch[/variant]" into its parts (each at most 31 bytes).
- * Returns 0, or -1 with err (HUB_E_INVALID). */
-int oci_platform_parse(const char *s, char os[32], char arch[32], char variant[32], hub_err *err);
-
 #endif

@@ -1,5 +1,5 @@
 /* fuzz_oci_ref.c - libFuzzer target for what a user types as an image
- * (engine/oci_ref.c, the platform parser of oci_registry.c): the form
+ * (engine/oci_ref.c, the platform parser of oci_manifest.c): the form
  * fields `image` and `platform` of POST /api/flist/me/docker and the
  * docker:// source of `flist create`.
  *
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "oci_ref.h"
-#include "oci_registry.h"
+#include "oci_manifest.h"
 
 #define INPUT_MAX 1024
 
