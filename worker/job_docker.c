@@ -221,7 +221,9 @@ int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
     int rc = docker_run_job(c, &in, user, pass, result, final_event, err);
     job_creds_free_str(user);
     job_creds_free_str(pass);
-    if (in.credentials && rc != JOB_ABANDONED)
+    /* the key goes with the job's end; a job another worker took over
+     * still needs it there */
+    if (in.credentials && rc != JOB_ABANDONED && !(rc != 0 && err->code == HUB_E_LOST))
         job_creds_forget(c->q, in.credentials);
     return rc;
 }
