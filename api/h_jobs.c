@@ -3,11 +3,17 @@
  * queued (ARCHITECTURE.md "Job flow"), then either waited for
  * (compatibility mode: the original's reply) or answered 202 (async mode).
  * Also GET /api/jobs/<id> and the /listen/<id> event stream (§10).
+ * Docker: form fields `image` (a reference, checked with Docker's
+ * grammar), optional `platform`, optional `username` and `password` for
+ * the registry (sealed into the job, hub/job_creds.h); the job converts by the registry
+ * path (worker/job_docker.c); compatibility mode answers the original's
+ * {"name": <stats>} (D18).
  *
  * Job inputs (the api -> worker contract, hub:job:<id> field `input`):
  *   upload       {"file": spool path, "filename": client file name,
  *                 "name": flist file name, "repository": me,
  *                 "extension": matched extension, "metadata": {k: v}}
+ *   docker-convert {"image", "name", "repository", "platform"}
  *   upload-flist {"file", "filename", "name", "repository"}
  *   merge        {"sources": ["repo/name.flist", ...], "name", "repository"}
  * The worker's `result` for uploads is the reply payload
@@ -18,12 +24,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "qpool.h"
 #include "waiters.h"
 #include "errors.h"
 #include "handlers.h"
 #include "log.h"
+#include "job_creds.h"
 #include "metrics.h"
+#include "oci_ref.h"
+#include "oci_manifest.h"
 #include "upload.h"
 #include "util.h"
 
@@ -70,7 +81,9 @@ static enum MHD_Result reply_after_wait(api_req *r, jobmsg_kind type)
     api_changed(r->srv);
     json_t *result = json_object_get(job, "result");
     json_t *payload = NULL;
-    if (type != JOBMSG_MERGE && json_is_object(result))
+    if (type == JOBMSG_DOCKER && json_is_object(result))   /* the original's quirk (D18) */
+        payload = json_pack("{sO}", "name", json_object_get(result, "name"));
+    else if (type != JOBMSG_MERGE && json_is_object(result))
         payload = json_incref(result);
     json_decref(job);
     return api_success(r, payload);
@@ -349,32 +362,80 @@ enum MHD_Result h_merge(api_req *r)
 
 /* ---------------- docker ---------------- */
 
-static int image_ref_valid(const char *s)
+/* Validates the image (Docker's reference grammar) and the platform,
+ * derives the original's flist name (HUB-API.md §13.4) and queues the
+ * conversion. */
+/* Seconds sealed per-request credentials stay openable: the longest a job
+ * can wait and run. */
+static int creds_ttl(const hub_config *c)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 255)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._-/:@", c)))
-            return 0;
+    long long t = (long long)c->job_wait_timeout + (c->job_max_duration ? c->job_max_duration : 3600);
+    return t > 86400 * 7 ? 86400 * 7 : (int)t;
+}
+
+static enum MHD_Result docker_checked(api_req *r, const char *image, const char *platform,
+                                      const char *username, const char *password)
+{
+    hub_err err = {0};
+    oci_ref ref;
+    char derived[OCI_REF_NAME_MAX * 2 + OCI_REF_TAG_MAX + 16], name[REPO_NAME_MAX + 1];
+    if (oci_ref_parse(image, &ref, &err) != 0) {
+        char msg[HUB_ERR_MAX + 64];
+        snprintf(msg, sizeof msg, "invalid docker image name: %s", err.msg);
+        return api_error(r, 400, msg);
     }
-    return s[0] != '-' && s[0] != '.' && s[0] != '/';
+    if (platform && *platform) {
+        char os[32], arch[32], variant[32];
+        if (oci_platform_parse(platform, os, arch, variant, &err) != 0)
+            return api_error(r, 400, err.msg);
+    }
+    if (oci_flist_name(image, derived, sizeof derived, &err) != 0 ||
+        repo_flist_name(derived, "flist name", name, &err) != 0)
+        return api_error(r, 400, err.msg);
+    if (repo_ensure(r->srv->store, r->auth.user, &err) != 0)
+        return api_fail(r, &err);
+    json_t *creds = NULL;
+    if (username && *username) {
+        queue *q = qpool_get(r->srv->qpool, &err);
+        if (!q)
+            return queue_down(r);
+        creds = job_creds_seal(q, username, password ? password : "", creds_ttl(&r->srv->cfg),
+                               &err);
+        qpool_put(r->srv->qpool, q, !creds && err.code != HUB_E_INVALID);
+        if (!creds)
+            return err.code == HUB_E_INVALID ? api_error(r, 400, err.msg) : queue_down(r);
+    }
+    jobmsg_docker in = { .image = image, .name = name, .repository = r->auth.user,
+                         .platform = platform && *platform ? platform : NULL,
+                         .credentials = creds };
+    json_t *input = jobmsg_docker_build(&in);
+    json_decref(creds);
+    if (!input)
+        return api_error(r, 400, "invalid docker image name: not valid UTF-8");
+    return submit(r, JOBMSG_DOCKER, input);
 }
 
 enum MHD_Result h_docker(api_req *r)
 {
+    if (r->wait)
+        return reply_after_wait(r, JOBMSG_DOCKER);
     char *image = form_field(r, "image");
     if (!image || !image[0]) {
         free(image);
         return api_error(r, 400, "missing docker image name");
     }
-    int ok = image_ref_valid(image);
+    char *platform = form_field(r, "platform");
+    char *username = form_field(r, "username");
+    char *password = form_field(r, "password");
+    enum MHD_Result ret = docker_checked(r, image, platform, username, password);
     free(image);
-    if (!ok)
-        return api_error(r, 400, "invalid docker image name: expected [registry/]name[:tag|@digest]");
-    return api_error(r, 503, "docker conversion is not enabled");
+    free(platform);
+    free(username);
+    if (password) {
+        sodium_memzero(password, strlen(password));
+        free(password);
+    }
+    return ret;
 }
 
 /* ---------------- status and events ---------------- */
@@ -412,8 +473,10 @@ enum MHD_Result h_job_status(api_req *r)
         return api_ferror(r, 404, "job id not found");
     /* what the user needs: the spool file is the hub's business */
     json_t *input = json_object_get(job, "input");
-    if (json_is_object(input))
+    if (json_is_object(input)) {
         json_object_del(input, "file");
+        json_object_del(input, "credentials");   /* sealed, but nobody's business */
+    }
     const char *state = json_string_value(json_object_get(job, "state"));
     if (state && strcmp(state, "failed") == 0)
         json_object_set_new(job, "error_status", json_integer(job_error_status(job)));

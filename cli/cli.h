@@ -16,6 +16,10 @@ typedef struct cli_opts {
     const char *public_backend;  /* --public-backend URL */
     const char **meta;           /* --meta NAME=VALUE, in order */
     int nmeta;
+    const char *platform;        /* --platform os/arch[/variant] (images) */
+    const char *creds_file;      /* --creds-file config.json (registry credentials) */
+    const char *layer_cache;     /* --layer-cache DIR (registry layers by digest) */
+    const char *ca_file;         /* --ca-file PEM (registry TLS) */
     const char **args;           /* positional arguments */
     int nargs;
 } cli_opts;
@@ -27,6 +31,7 @@ enum {
     CLI_OPT_PUBLIC_BACKEND = 1 << 2,
     CLI_OPT_THREADS = 1 << 3,
     CLI_OPT_META = 1 << 4,
+    CLI_OPT_IMAGE = 1 << 5,      /* --platform --creds-file --layer-cache --ca-file */
 };
 
 /* Parses argv (after the subcommand word) accepting `allowed` options and
@@ -54,6 +59,11 @@ int cli_backend(const cli_opts *o, flist *f, backend_url *out, hub_err *err);
 void cli_progress(void *label, uint64_t done, uint64_t total);
 /* Ends the bar's line, if one was drawn. */
 void cli_progress_end(void);
+
+/* `flist create docker://REF`: converts a registry image into w with the
+ * image options of o (credentials from --creds-file, else the environment
+ * FLIST_REGISTRY_USER / FLIST_REGISTRY_PASSWORD). Returns 0 or -1 with err. */
+int cli_create_docker(const cli_opts *o, const char *ref, flist_writer *w, hub_err *err);
 
 /* Subcommands: each returns the process exit status. */
 int cmd_create(int argc, char **argv, const char *usage);

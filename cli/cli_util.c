@@ -51,6 +51,16 @@ int cli_parse(int argc, char **argv, unsigned allowed, int min_args, int max_arg
                 goto bad;
             }
             o->threads = (int)n;
+        } else if ((allowed & CLI_OPT_IMAGE) && (!strcmp(a, "--platform") ||
+                   !strcmp(a, "--creds-file") || !strcmp(a, "--layer-cache") ||
+                   !strcmp(a, "--ca-file"))) {
+            const char *v = opt_value(argc, argv, &i, a);
+            if (!v)
+                goto bad;
+            const char **slot = !strcmp(a, "--platform") ? &o->platform
+                              : !strcmp(a, "--creds-file") ? &o->creds_file
+                              : !strcmp(a, "--layer-cache") ? &o->layer_cache : &o->ca_file;
+            *slot = v;
         } else if (!strcmp(a, "--meta") && (allowed & CLI_OPT_META)) {
             const char *v = opt_value(argc, argv, &i, a);
             if (!v)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "create_image.h"
 
 /* Metadata kinds whose value is JSON (FLIST-FORMAT.md §7) and the JSON type
  * each must have. */
@@ -90,7 +91,7 @@ int cmd_create(int argc, char **argv, const char *usage)
 {
     cli_opts o;
     if (cli_parse(argc, argv, CLI_OPT_JSON | CLI_OPT_BACKEND | CLI_OPT_PUBLIC_BACKEND |
-                  CLI_OPT_THREADS | CLI_OPT_META, 2, 2, usage, &o) != 0)
+                  CLI_OPT_THREADS | CLI_OPT_META | CLI_OPT_IMAGE, 2, 2, usage, &o) != 0)
         return 2;
     const char *source = o.args[0], *output = o.args[1];
     hub_err err;
@@ -109,8 +110,10 @@ int cmd_create(int argc, char **argv, const char *usage)
         status = cli_fail(&o, "create", err.msg);
         goto out;
     }
-    struct stat sst;
-    if (stat(source, &sst) != 0) {
+    const char *docker_ref = strncmp(source, "docker://", 9) == 0 ? source + 9 : NULL;
+    int local_image = cli_image_source(source);   /* oci:DIR, docker-daemon:NAME */
+    struct stat sst = { .st_mode = S_IFDIR };
+    if (!docker_ref && !local_image && stat(source, &sst) != 0) {
         snprintf(err.msg, sizeof err.msg, "%s: no such file or directory", source);
         status = cli_fail(&o, "create", err.msg);
         goto out;
@@ -128,7 +131,7 @@ int cmd_create(int argc, char **argv, const char *usage)
     flist_writer_opts wo = {
         .threads = o.threads,
         .backend = o.backend ? &be : NULL,
-        .progress = archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
+        .progress = docker_ref || local_image ? NULL : archive_fd >= 0 ? archive_progress_fn : dir_progress_fn,
         .progress_ud = &ap,
     };
     w = flist_writer_new(&wo, &err);
@@ -151,7 +154,9 @@ int cmd_create(int argc, char **argv, const char *usage)
             goto out;
         }
     }
-    int rc = archive_fd < 0 ? flist_source_dir(w, source, &err)
+    int rc = docker_ref ? cli_create_docker(&o, docker_ref, w, &err)
+           : local_image ? cli_create_image(source, o.platform, w, &err)
+           : archive_fd < 0 ? flist_source_dir(w, source, &err)
                             : flist_source_tar_fd(w, archive_fd, &err);
     flist_stats st;
     if (rc == 0)

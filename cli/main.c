@@ -15,7 +15,10 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     { "create", cmd_create,
-      "create [--backend URL] [--public-backend URL] [--threads N] [--meta NAME=VALUE]... SOURCE OUTPUT.flist" },
+      "create [--backend URL] [--public-backend URL] [--threads N] [--meta NAME=VALUE]... "
+      "[--platform OS/ARCH] [--creds-file FILE] [--layer-cache DIR] [--ca-file PEM] "
+      "SOURCE|docker://[REGISTRY/]NAME[:TAG|@DIGEST]|oci:LAYOUT[:TAG]|docker-daemon:NAME[:TAG] "
+      "OUTPUT.flist" },
     { "find", cmd_find, "find [--json] FLIST [PATH]" },
     { "ls", cmd_ls, "ls [--json] FLIST [PATH]" },
     { "stat", cmd_stat, "stat [--json] FLIST PATH" },

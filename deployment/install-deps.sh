@@ -18,6 +18,12 @@ PKGS=(
   python3 python3-cryptography wrk time procps curl
   # browser tests of the web pages (tests/browser: playwright-core from npm)
   chromium nodejs
+  # container images: umoci (reference unpacker), zstd (zstd layers)
+  umoci zstd
+  # registry path of the converter: a real registry, htpasswd -B for its basic auth
+  docker-registry apache2-utils
+  # engine path of the converter: a real dockerd the tests start (tests/e2e/dockerd.py)
+  docker.io
 )
 
 missing=()

@@ -197,7 +197,8 @@ typedef struct flist_src_entry {
     uint64_t size;           /* FLIST_FILE: content length */
     const char *link_target; /* FLIST_LINK: stored verbatim */
     const char *hardlink;    /* FLIST_FILE: cleaned path of an earlier entry
-                                whose chunks this one shares; no content */
+                                whose chunks, owner and mode this one shares
+                                (one inode); no content */
     flist_special_type special;
     uint32_t dev_major, dev_minor;
     int keep_dev;            /* FLIST_SPECIAL: store "maj,min" whatever the
@@ -250,6 +251,37 @@ const flist_limits *flist_writer_limits(const flist_writer *w);
  * started_ms + max_ms), recording it as the writer's failure; else 0.
  * Sources call it where they can spend long without adding entries. */
 int flist_writer_check_time(flist_writer *w, hub_err *err);
+
+/* OCI changesets (oci_apply.c). Every node the writer makes or touches
+ * (entries added, directories walked through or re-declared) is stamped
+ * with the current layer number (0 until set). Call before the layer's
+ * entries. */
+void flist_writer_set_layer(flist_writer *w, uint32_t layer);
+
+/* OCI layer results (flist_layer_memo.h): the chunks of the files of layer
+ * i+1 are remembered in directory dir under keys[i] (its digest salted
+ * with the backend's identity: [0-9a-z_-], at most 128 bytes; NULL or ""
+ * = not remembered) when the build finishes, and reused by a later build
+ * given the same key instead of reading those files, once the backend
+ * confirmed it holds every chunk. Without a backend it does nothing. Call
+ * once, before the layers. Returns 0 or -1 with err. */
+int flist_writer_layer_memo(flist_writer *w, const char *dir, const char *const *keys, size_t n,
+                            hub_err *err);
+
+/* What is at a cleaned path of the tree being built, without following
+ * symlinks: 0 with *type (and *target, for a symlink; borrowed, valid
+ * until the next add or whiteout; may be NULL), or FLIST_ENOENT (also when
+ * a parent is not a directory). */
+int flist_writer_stat(flist_writer *w, const char *path, flist_type *type,
+                      const char **target);
+
+/* A whiteout of the current layer at a cleaned path: removes the entry
+ * there when a lower layer made it; when the current layer made or
+ * touched it (a directory), removes what lower layers put inside it. With
+ * `opaque`, `path` is a directory whose contents from lower layers go
+ * (the directory itself stays). Nothing at path: nothing happens. Returns
+ * 0 or -1 with err (the writer is unusable, or path is not clean). */
+int flist_writer_whiteout(flist_writer *w, const char *path, int opaque, hub_err *err);
 
 /* Frees a writer (finished or abandoned: then its temporary files go). */
 void flist_writer_free(flist_writer *w);

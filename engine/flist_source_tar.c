@@ -31,8 +31,12 @@
  * climbs above the root refuses the whole archive. Symlink targets are
  * stored verbatim. Entries without owner names get the decimal ids, except
  * id 0 which is "root" on every system (what libflist finds there).
+ *
+ * The same reader serves the OCI layer applier (flist_tar_read_fd,
+ * flist_tar.h): it sees each converted member before the writer does.
  */
 #include "flist.h"
+#include "flist_tar.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -72,6 +76,7 @@ static void set_utf8_locale(void)
 
 typedef struct tar_input {
     int fd;
+    const flist_tar_opts *opts;  /* raw_read counts what is read */
     int gzip;              /* the stream starts with a gzip header */
     int started, eof;      /* first read done; end of the raw input */
     uint8_t *next_in;      /* unread raw bytes in in[] */
@@ -94,6 +99,8 @@ static int input_fill(struct archive *a, tar_input *t)
     }
     if (n == 0)
         t->eof = 1;
+    else if (t->opts && t->opts->raw_read)
+        t->opts->raw_read(t->opts->ud, (uint64_t)n);
     t->next_in = t->in;
     t->avail_in = (size_t)n;
     return 0;
@@ -376,7 +383,8 @@ static int archive_fail(struct archive *a, int at_start, hub_err *err)
 }
 
 /* Converts one archive member into a writer entry and adds it. */
-static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub_err *err)
+static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae,
+                      const flist_tar_opts *o, hub_err *err)
 {
     const char *name = archive_entry_pathname(ae);
     if (!name)
@@ -461,7 +469,8 @@ static int add_member(flist_writer *w, tar_ctx *t, struct archive_entry *ae, hub
         }
     }
 
-    if (flist_writer_add(w, &e, err) != 0) {
+    int added = o && o->member ? o->member(o->ud, w, ae, &e, err) : flist_writer_add(w, &e, err);
+    if (added != 0) {
         if (t->read_failed)
             hub_err_setc(err, HUB_E_INVALID, "archive: entry '%s': %s", name, archive_msg(t->a));
         goto out;
@@ -475,7 +484,8 @@ out:
 
 /* Reads every member of an opened archive. A limit that stopped the
  * stream is reported as itself, whatever libarchive made of it. */
-static int feed(flist_writer *w, struct archive *a, tar_stream *st, hub_err *err)
+static int feed(flist_writer *w, struct archive *a, tar_stream *st, const flist_tar_opts *o,
+                hub_err *err)
 {
     tar_ctx t = { .a = a };
     int first = 1;
@@ -493,7 +503,7 @@ static int feed(flist_writer *w, struct archive *a, tar_stream *st, hub_err *err
          * is still there, go on */
         first = 0;
         st->entries++;
-        if (add_member(w, &t, ae, err) == 0)
+        if (add_member(w, &t, ae, o, err) == 0)
             continue;
         if (st->limit.code != HUB_OK)
             break;
@@ -504,7 +514,7 @@ static int feed(flist_writer *w, struct archive *a, tar_stream *st, hub_err *err
 }
 
 /* Reads the archive from fd through the three stages. */
-static int read_fd(flist_writer *w, int fd, hub_err *err)
+int flist_tar_read_fd(flist_writer *w, int fd, const flist_tar_opts *o, hub_err *err)
 {
     pthread_once(&locale_once, set_utf8_locale);
     tar_input *in = calloc(1, sizeof *in);
@@ -516,6 +526,7 @@ static int read_fd(flist_writer *w, int fd, hub_err *err)
         goto out;
     }
     in->fd = fd;
+    in->opts = o;
     if (stream_filters(st.dec) != 0 || archive_read_support_format_tar(a) != ARCHIVE_OK) {
         hub_err_set(err, "archive: %s", archive_msg(archive_errno(st.dec) ? st.dec : a));
         goto out;
@@ -525,7 +536,7 @@ static int read_fd(flist_writer *w, int fd, hub_err *err)
     else if (archive_read_open(a, &st, NULL, stream_read, NULL) != ARCHIVE_OK)
         rc = st.limit.code != HUB_OK ? (*err = st.limit, -1) : archive_fail(a, 1, err);
     else
-        rc = feed(w, a, &st, err);
+        rc = feed(w, a, &st, o, err);
 out:
     if (a)
         archive_read_free(a);
@@ -541,7 +552,7 @@ int flist_source_tar(flist_writer *w, const char *path, hub_err *err)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return hub_err_set(err, "open %s: %s", path, strerror(errno));
-    int rc = read_fd(w, fd, err);
+    int rc = flist_tar_read_fd(w, fd, NULL, err);
     close(fd);
     return rc;
 }
@@ -549,5 +560,5 @@ int flist_source_tar(flist_writer *w, const char *path, hub_err *err)
 /* The same from an open descriptor (left open). Returns 0 or -1. */
 int flist_source_tar_fd(flist_writer *w, int fd, hub_err *err)
 {
-    return read_fd(w, fd, err);
+    return flist_tar_read_fd(w, fd, NULL, err);
 }

@@ -54,6 +54,7 @@
 
 #include "chunk.h"
 #include "flist_keys.h"
+#include "flist_layer_memo.h"
 #include "flist_schema.h"
 #include "hmap.h"
 #include "pool.h"
@@ -149,6 +150,7 @@ struct wnode {
     size_t nkids, capkids;
     hmap *index;                     /* name -> position + 1 in kids, from
                                         WRITER_INDEX_FROM kids on */
+    uint32_t layer;                  /* layer that made or last touched it */
 };
 
 /* One distinct ACI. */
@@ -199,6 +201,7 @@ struct flist_writer {
     flist_limits limits;
     uint64_t content_bytes;          /* file content added (holes included) */
     uint64_t entries;                /* entries added */
+    uint32_t layer;                  /* stamp of the nodes made or touched */
     int zero_stored;                 /* the zero chunk went through reap: later
                                         ones only need their block written */
     uint64_t bytes_done;             /* content bytes reaped, under mu */
@@ -238,6 +241,7 @@ struct flist_writer {
 
     uint8_t *readme[2];              /* content of /.README.md, /.README */
     size_t readme_len[2];
+    layer_memo *memo;                /* OCI layer results (flist_writer_layer_memo) */
 
     int failed, finished;
     hub_err fail;                    /* the sticky failure */
@@ -365,6 +369,23 @@ static void content_unref(wcontent *c)
         free(c->blocks);
         free(c);
     }
+}
+
+/* The layer memo's view of a content (flist_layer_memo.h). */
+static void memo_ref(void *c)
+{
+    atomic_fetch_add(&((wcontent *)c)->refs, 1);
+}
+
+static void memo_unref(void *c)
+{
+    content_unref(c);
+}
+
+static const flist_block *memo_blocks(void *c, size_t *n)
+{
+    *n = ((wcontent *)c)->nblocks;
+    return ((wcontent *)c)->blocks;
 }
 
 /* Makes room for n blocks. Returns 0 or -1. */
@@ -1164,6 +1185,7 @@ void flist_writer_free(flist_writer *w)
         pthread_join(w->collector, NULL);
     }
     pool_destroy(w->pool);   /* waits for the chunks still queued */
+    layer_memo_free(w->memo);
     backend_close(w->be);
     if (w->slots) {
         for (size_t i = 0; i < w->nslots; i++) {
@@ -1267,6 +1289,7 @@ static wnode *implicit_dir(flist_writer *w, const char *name, hub_err *err)
         return NULL;
     }
     d->size = FLIST_DIR_SIZE;
+    d->layer = w->layer;
     memcpy(d->aclkey, w->root_aclkey, sizeof d->aclkey);
     return d;
 }
@@ -1284,6 +1307,7 @@ static wnode *tree_parent(flist_writer *w, char *comps, char **last, hub_err *er
         long pos = dir_find(d, p);
         if (pos >= 0 && d->kids[pos]->type == FLIST_DIR) {
             d = d->kids[pos];
+            d->layer = w->layer;
         } else {
             /* missing, or a non-directory: becomes a directory (like tar
              * extraction replacing a file by a directory) */
@@ -1316,6 +1340,8 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         n->content = t->content;
         atomic_fetch_add(&n->content->refs, 1);
         n->size = t->size;
+        /* one inode: the owner and mode of the file linked to */
+        memcpy(n->aclkey, t->aclkey, sizeof n->aclkey);
         return 0;
     }
 
@@ -1329,19 +1355,38 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         return hub_err_set(err, "out of memory");
     n->size = e->size;
 
-    if (!e->read) {
-        /* chunks already stored (merge, OCI): copy them */
-        if (e->nblocks > 0) {
-            if (!e->blocks)
-                return hub_err_set(err, "entry '%s': no blocks given", e->path);
-            if (content_reserve(n->content, e->nblocks) != 0)
+    const flist_block *given = e->blocks;
+    size_t ngiven = e->nblocks;
+    int which = -1;   /* a root-level readme is captured while its chunks go by */
+    for (int i = 0; i < 2; i++)
+        if (strcmp(e->path, README_NAMES[i]) == 0)
+            which = i;
+    if (e->read && w->memo) {
+        /* an OCI layer seen before: the chunks of this file, unless it is
+         * the readme (its text must be read) */
+        const flist_block *mb = NULL;
+        size_t mnb = 0;
+        int hit = layer_memo_lookup(w->memo, w->layer, e->path, e->size, e->mtime, &mb, &mnb);
+        layer_memo_note(w->memo, w->layer, n->content);   /* a failure only loses the memo */
+        if (hit && which < 0) {
+            given = mb;
+            ngiven = mnb;
+            e = NULL;   /* not read */
+        }
+    }
+    if (!e || !e->read) {
+        /* chunks already stored (merge, OCI, a remembered layer): copy them */
+        if (ngiven > 0) {
+            if (!given)
+                return hub_err_set(err, "entry: no blocks given");
+            if (content_reserve(n->content, ngiven) != 0)
                 return hub_err_set(err, "out of memory");
-            memcpy(n->content->blocks, e->blocks, e->nblocks * sizeof *e->blocks);
-            n->content->nblocks = e->nblocks;
+            memcpy(n->content->blocks, given, ngiven * sizeof *given);
+            n->content->nblocks = ngiven;
             int rc = 0;
             pthread_mutex_lock(&w->mu);
-            for (size_t i = 0; i < e->nblocks && rc == 0; i++)
-                if (idset_add(&w->seen, e->blocks[i].id) < 0)
+            for (size_t i = 0; i < ngiven && rc == 0; i++)
+                if (idset_add(&w->seen, given[i].id) < 0)
                     rc = hub_err_set(err, "out of memory");
             pthread_mutex_unlock(&w->mu);
             if (rc != 0)
@@ -1350,12 +1395,7 @@ static int add_file(flist_writer *w, const flist_src_entry *e, wnode *n, hub_err
         return 0;
     }
 
-    /* a root-level readme is captured while its chunks go by */
     uint8_t *capture = NULL;
-    int which = -1;
-    for (int i = 0; i < 2; i++)
-        if (strcmp(e->path, README_NAMES[i]) == 0)
-            which = i;
     if (which >= 0 && e->size <= WRITER_README_MAX) {
         capture = malloc(e->size ? (size_t)e->size : 1);
         if (!capture)
@@ -1426,6 +1466,7 @@ int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
         memcpy(d->aclkey, aclkey, sizeof d->aclkey);
         d->mtime = e->mtime;
         d->ctime = ctime;
+        d->layer = w->layer;
         free(comps);
         return 0;
     }
@@ -1439,6 +1480,7 @@ int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
     memcpy(n->aclkey, aclkey, sizeof n->aclkey);
     n->mtime = e->mtime;
     n->ctime = ctime;
+    n->layer = w->layer;
 
     int rc = 0;
     switch (e->type) {
@@ -1483,6 +1525,140 @@ int flist_writer_add(flist_writer *w, const flist_src_entry *e, hub_err *err)
         dir_replace(dir, (size_t)pos, n);
     else if (dir_append(dir, n, err) != 0)
         return writer_fail(w, err);
+    return 0;
+}
+
+/* Growable stack of nodes for the iterative walks (the tree may be 4096
+ * deep: no recursion). */
+typedef struct nstack {
+    wnode **v;
+    size_t n, cap;
+} nstack;
+
+static int nstack_push(nstack *s, wnode *n)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        wnode **v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: OCI changesets                                               */
+/* ------------------------------------------------------------------ */
+
+void flist_writer_set_layer(flist_writer *w, uint32_t layer)
+{
+    w->layer = layer;
+}
+
+int flist_writer_layer_memo(flist_writer *w, const char *dir, const char *const *keys, size_t n,
+                            hub_err *err)
+{
+    static const layer_memo_content_ops ops = { memo_ref, memo_unref, memo_blocks };
+    if (w->memo || w->entries > 1)
+        return hub_err_set(err, "flist_writer_layer_memo: call it once, before the layers");
+    if (!w->be)
+        return 0;   /* nothing to check chunks against: no memo */
+    w->memo = layer_memo_open(dir, keys, n, w->be, &ops, err);
+    return w->memo ? 0 : -1;
+}
+
+int flist_writer_stat(flist_writer *w, const char *path, flist_type *type,
+                      const char **target)
+{
+    wnode *n = tree_lookup(w, path);
+    if (!n)
+        return FLIST_ENOENT;
+    *type = n->type;
+    if (target)
+        *target = n->type == FLIST_LINK ? n->target : NULL;
+    return 0;
+}
+
+/* Drops the kid of d at pos (its file content released, the node kept in
+ * w->all until the writer is freed). */
+static void dir_drop(wnode *d, size_t pos)
+{
+    wnode *old = d->kids[pos];
+    content_unref(old->content);
+    old->content = NULL;
+    old->parent = NULL;
+    d->kids[pos] = NULL;
+}
+
+/* Closes the gaps dir_drop left in d's kids and rebuilds its name index
+ * (without an index on no memory: lookups then scan). */
+static void dir_compact(wnode *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nkids; i++)
+        if (d->kids[i])
+            d->kids[n++] = d->kids[i];
+    d->nkids = n;
+    if (d->index) {
+        hmap_free(d->index);
+        free(d->index);
+        d->index = NULL;
+    }
+    if (d->nkids >= WRITER_INDEX_FROM)
+        dir_index(d);
+}
+
+/* Removes from directory top, and from the directories below it that the
+ * current layer touched, every entry of a lower layer. Returns 0 or -1
+ * (no memory). */
+static int strip_lower(flist_writer *w, wnode *top)
+{
+    nstack st = { 0 };
+    int rc = nstack_push(&st, top);
+    while (rc == 0 && st.n > 0) {
+        wnode *d = st.v[--st.n];
+        for (size_t i = 0; i < d->nkids; i++) {
+            if (d->kids[i]->layer < w->layer)
+                dir_drop(d, i);
+            else if (d->kids[i]->type == FLIST_DIR && nstack_push(&st, d->kids[i]) != 0)
+                rc = -1;
+        }
+        dir_compact(d);
+    }
+    free(st.v);
+    return rc;
+}
+
+int flist_writer_whiteout(flist_writer *w, const char *path, int opaque, hub_err *err)
+{
+    hub_err local;
+    if (!err)
+        err = &local;
+    if (writer_usable(w, err) != 0)
+        return -1;
+    if (path_check(path, w->limits.max_depth, err) != 0)
+        return -1;
+    wnode *n = tree_lookup(w, path);
+    if (!n)
+        return 0;
+    if (opaque && n->type != FLIST_DIR)
+        return 0;
+    if (!opaque && n != w->root && n->layer < w->layer) {
+        wnode *d = n->parent;
+        long pos = dir_find(d, n->name);
+        if (pos >= 0) {
+            dir_drop(d, (size_t)pos);
+            dir_compact(d);
+        }
+        return 0;
+    }
+    if (n->type == FLIST_DIR && strip_lower(w, n) != 0) {
+        hub_err_set(err, "out of memory");
+        return writer_fail(w, err);
+    }
     return 0;
 }
 
@@ -1575,27 +1751,6 @@ static int readme_meta(flist_writer *w, hub_err *err)
 /* ------------------------------------------------------------------ */
 /* Public: finish                                                       */
 /* ------------------------------------------------------------------ */
-
-/* Growable stack of nodes for the iterative walks (the tree may be 4096
- * deep: no recursion). */
-typedef struct nstack {
-    wnode **v;
-    size_t n, cap;
-} nstack;
-
-static int nstack_push(nstack *s, wnode *n)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        wnode **v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
-    s->v[s->n++] = n;
-    return 0;
-}
 
 /* Pushes the subdirectories of d (last first, so they pop in order). */
 static int push_subdirs(nstack *s, wnode *d)
@@ -1901,6 +2056,7 @@ int flist_writer_finish(flist_writer *w, const char *output, flist_stats *stats,
         return -1;
     if (drain(w, err) != 0)
         return -1;
+    layer_memo_save(w->memo);   /* every chunk is stored now */
     if (readme_meta(w, err) != 0)
         return writer_fail(w, err);
     w->finished = 1;   /* the tree is sorted below: no more adds */

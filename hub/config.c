@@ -132,6 +132,17 @@ static const config_key KEYS[] = {
     {KEY("quota-job-stored", KT_SIZE, "0", quota_job_stored), .min = 0, .max = (long long)1 << 50},
     {KEY("quota-user-stored-per-day", KT_SIZE, "0", quota_user_stored_per_day), .min = 0,
      .max = (long long)1 << 50},
+    /* container images, registry path (engine/oci_registry.h) */
+    {KEY("docker-layer-cache", KT_DIR, "", docker_layer_cache),
+     .aux = F(workdir_root), .sub = "layers"},
+    {KEY("docker-max-image-size", KT_SIZE, "8G", docker_max_image_size), .min = 0,
+     .max = (long long)1 << 50},
+    {KEY("docker-parallel-downloads", KT_INT, "4", docker_parallel_downloads), .min = 1, .max = 64},
+    {KEY("docker-credentials-file", KT_OPTSTR, "", docker_credentials_file),
+     .check = check_readable_file},
+    {KEY("docker-insecure-registries", KT_LIST, "", docker_insecure_registries),
+     .aux = F(n_docker_insecure_registries)},
+    {KEY("docker-ca-file", KT_OPTSTR, "", docker_ca_file), .check = check_readable_file},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),

@@ -76,6 +76,19 @@ typedef struct hub_config {
     uint64_t quota_user_stored_per_day; /* quota-user-stored-per-day: bytes a user may
                                        store per UTC day (0 = off) */
 
+    /* container images, registry path (engine/oci_registry.h) */
+    char *docker_layer_cache;     /* docker-layer-cache: verified layers by digest,
+                                     default <workdir>/layers */
+    uint64_t docker_max_image_size; /* docker-max-image-size: compressed layers of
+                                       one image (8G; 0 = no limit) */
+    int docker_parallel_downloads;/* docker-parallel-downloads: layers at once (4) */
+    char *docker_credentials_file;/* docker-credentials-file: Docker config.json with
+                                     per-registry "auths"; NULL = none */
+    char **docker_insecure_registries; /* docker-insecure-registries: host[:port]
+                                     allowed over plain HTTP (besides localhost) */
+    size_t n_docker_insecure_registries;
+    char *docker_ca_file;         /* docker-ca-file: extra CA bundle; NULL = system */
+
     /* site */
     char *public_website;         /* public-website, no trailing '/' */
     char **official_repos;        /* official-repositories */

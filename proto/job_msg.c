@@ -11,12 +11,15 @@
 #define KEY_EXTENSION "extension"
 #define KEY_METADATA "metadata"
 #define KEY_SOURCES "sources"
+#define KEY_IMAGE "image"
+#define KEY_PLATFORM "platform"
+#define KEY_CREDENTIALS "credentials"
 
 static const char *const KIND_NAMES[JOBMSG_KIND_COUNT] = {
     [JOBMSG_UPLOAD] = "upload",
     [JOBMSG_UPLOAD_FLIST] = "upload-flist",
     [JOBMSG_MERGE] = "merge",
-    [JOBMSG_DOCKER] = "docker",
+    [JOBMSG_DOCKER] = "docker-convert",
 };
 
 const char *jobmsg_kind_name(jobmsg_kind k)
@@ -168,6 +171,40 @@ int jobmsg_merge_parse(const json_t *input, const char *user, jobmsg_merge *out,
         return hub_err_setc(err, HUB_E_INVALID, "missing build (target) name");
     if (strchr(out->name, '/'))
         return hub_err_setc(err, HUB_E_INVALID, "build name not allowed");
+    return 0;
+}
+
+json_t *jobmsg_docker_build(const jobmsg_docker *in)
+{
+    json_t *o = json_object();
+    if (!o || set_str(o, KEY_IMAGE, in->image) || set_str(o, KEY_NAME, in->name) ||
+        set_str(o, KEY_REPOSITORY, in->repository) || set_str(o, KEY_PLATFORM, in->platform) ||
+        (in->credentials && json_object_set(o, KEY_CREDENTIALS, in->credentials) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int jobmsg_docker_parse(const json_t *input, const char *user, jobmsg_docker *out, hub_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(input))
+        return hub_err_setc(err, HUB_E_INVALID, "job input is not a JSON object");
+    if (!(out->repository = get_repository(input, user, err)) ||
+        !(out->name = get_str(input, KEY_NAME, err)))
+        return -1;
+    out->image = json_string_value(json_object_get(input, KEY_IMAGE));
+    if (!out->image || !*out->image)
+        return hub_err_setc(err, HUB_E_INVALID, "missing docker image name");
+    json_t *p = json_object_get(input, KEY_PLATFORM);
+    if (p && !json_is_string(p))
+        return hub_err_setc(err, HUB_E_INVALID, "job input: platform is not a string");
+    out->platform = json_string_value(p);
+    json_t *cr = json_object_get(input, KEY_CREDENTIALS);
+    if (cr && !json_is_object(cr))
+        return hub_err_setc(err, HUB_E_INVALID, "job input: credentials is not an object");
+    out->credentials = cr;
     return 0;
 }
 

@@ -9,6 +9,8 @@
  *                  "extension": E, "metadata": {"key": "value", ...}}
  *   upload-flist  {"file": S, "filename": F, "name": N, "repository": R}
  *   merge         {"sources": ["repo/name.flist", ...], "name": N, "repository": R}
+ *   docker-convert {"image": I, "name": N, "repository": R, "platform": P,
+ *                  "credentials": C}
  *
  *   S  the spool file's base name: each side resolves it in its own
  *      upload-directory (an api and a worker may mount the shared volume
@@ -18,6 +20,10 @@
  *   N  the target flist name, "x.flist"
  *   R  the repository written to (absent in old jobs: the job's user)
  *   E  the allowed extension the upload matched (informative)
+ *   I  the image reference as the user gave it ("ubuntu:22.04")
+ *   P  "os/arch[/variant]" (absent: linux/amd64)
+ *   C  per-request registry credentials, sealed (hub/job_creds.h; absent:
+ *      none); never in clear
  *
  * The worker checks everything again before it touches a file: a parse
  * function checks the types and presence of the keys; names are checked
@@ -41,7 +47,7 @@ typedef enum jobmsg_kind {
     JOBMSG_KIND_COUNT
 } jobmsg_kind;
 
-/* "upload", "upload-flist", "merge", "docker"; NULL for an invalid kind. */
+/* "upload", "upload-flist", "merge", "docker-convert"; NULL for an invalid kind. */
 const char *jobmsg_kind_name(jobmsg_kind k);
 
 /* The kind named `name`. Returns 0, or -1 with err when no kind has it. */
@@ -70,6 +76,15 @@ typedef struct jobmsg_merge {
     const char *repository;   /* R */
 } jobmsg_merge;
 
+/* Input of "docker-convert". */
+typedef struct jobmsg_docker {
+    const char *image;        /* I */
+    const char *name;         /* N */
+    const char *repository;   /* R */
+    const char *platform;     /* P (may be NULL) */
+    json_t *credentials;      /* C (may be NULL; an object) */
+} jobmsg_docker;
+
 /* The input object of an upload or upload-flist job (kind says which keys
  * go in). Returns a new reference, or NULL when a string is not valid UTF-8
  * or memory runs out. metadata is copied (the caller keeps its reference). */
@@ -90,6 +105,15 @@ json_t *jobmsg_merge_build(const jobmsg_merge *in);
  * source found", "malformed source filename", "missing build (target)
  * name", "build name not allowed"). out borrows from input. */
 int jobmsg_merge_parse(const json_t *input, const char *user, jobmsg_merge *out, hub_err *err);
+
+/* The input object of a docker-convert job. Returns a new reference, or
+ * NULL when a string is not valid UTF-8 or memory runs out. */
+json_t *jobmsg_docker_build(const jobmsg_docker *in);
+
+/* Reads the input of a docker-convert job. Returns 0, or -1 with err
+ * (HUB_E_INVALID; "missing docker image name" as the original). out
+ * borrows from input. */
+int jobmsg_docker_parse(const json_t *input, const char *user, jobmsg_docker *out, hub_err *err);
 
 /* The spool file a job's input names (any kind), or NULL when it has none:
  * what must be removed when the job ends. */

@@ -14,6 +14,8 @@ int dispatch_job(job_ctx *c, json_t **result, json_t **final_event, hub_err *err
         return job_upload_flist(c, result, final_event, err);
     case JOBMSG_MERGE:
         return job_merge(c, result, final_event, err);
+    case JOBMSG_DOCKER:
+        return job_docker(c, result, final_event, err);
     default:
         return hub_err_setc(err, HUB_E_INVALID, "job type \"%s\" is not supported by this worker",
                             jobmsg_kind_name(c->kind));

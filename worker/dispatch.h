@@ -23,5 +23,7 @@ int dispatch_job(job_ctx *c, json_t **result, json_t **final_event, hub_err *err
 int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
 int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
 int job_merge(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
+/* job_docker.c: "docker-convert", a registry image into an flist. */
+int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
 
 #endif

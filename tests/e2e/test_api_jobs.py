@@ -296,15 +296,47 @@ class Jobs(unittest.TestCase):
         self.assertEqual((st, v), (400, {"status": "error", "message": "missing docker image name"}))
         st, v = self.api.json("POST", "/api/flist/me/docker", {}, b"")
         self.assertEqual((st, v), (400, {"status": "error", "message": "missing docker image name"}))
-        st, v = self.api.json("POST", "/api/flist/me/docker", {"Content-Type": "application/x-www-form-urlencoded"},
+        for bad, msg in ((b"image=a%20b%0a", "invalid docker image name: invalid reference format"),
+                         (b"image=Ubuntu", "must be lowercase"),
+                         (b"image=ubuntu%40sha256%3Aabc", "invalid sha256 digest"),
+                         (b"image=ubuntu&platform=linux", "invalid platform \"linux\"")):
+            st, v = self.api.json("POST", "/api/flist/me/docker",
+                                  {"Content-Type": "application/x-www-form-urlencoded"}, bad)
+            self.assertEqual(st, 400, bad)
+            self.assertIn(msg, v["message"])
+        self.assertEqual(self.worker.queued(), [])
+        # compatibility mode: the original's reply, payload.name = the statistics (D18)
+        stats = {"regular": 2, "symlink": 0, "directory": 1, "special": 0, "failure": 0,
+                 "fullsize": 12}
+        result = {"name": stats, "file": "ubuntu-22.04.flist", "image": "docker.io/library/ubuntu:22.04"}
+        t, out = self.finish_later(result=result)
+        st, v = self.api.json("POST", "/api/flist/me/docker",
+                              {"Content-Type": "application/x-www-form-urlencoded"},
                               b"image=ubuntu%3A22.04")
-        self.assertEqual((st, v), (503, {"status": "error", "message": "docker conversion is not enabled"}))
-        ctype, body = multipart({"image": "ubuntu"}, [])
-        st, v = self.api.json("POST", "/api/flist/me/docker", {"Content-Type": ctype}, body)
-        self.assertEqual((st, v), (503, {"status": "error", "message": "docker conversion is not enabled"}))
-        st, v = self.api.json("POST", "/api/flist/me/docker", {"Content-Type": "application/x-www-form-urlencoded"},
-                              b"image=a%20b%0a")
-        self.assertEqual(st, 400)
+        t.join()
+        self.assertEqual((st, v), (200, {"status": "success", "payload": {"name": stats}}))
+        self.assertEqual(out["job"]["type"], "docker-convert")
+        self.assertEqual(json.loads(out["job"]["input"]),
+                         {"image": "ubuntu:22.04", "name": "ubuntu-22.04.flist",
+                          "repository": out["job"]["user"]})
+        # multipart, a platform, async
+        self.redis.cmd("DEL", "hub:jobs")
+        ctype, body = multipart({"image": "ghcr.io/org/img:v1", "platform": "linux/arm64/v8"}, [])
+        st, v = self.api.json("POST", "/api/flist/me/docker?async=1", {"Content-Type": ctype}, body)
+        self.assertEqual(st, 202, v)
+        jid = v["payload"]["job"]
+        job = self.worker.job(jid)
+        self.assertEqual(json.loads(job["input"]),
+                         {"image": "ghcr.io/org/img:v1", "name": "ghcr.io-org-img-v1.flist",
+                          "repository": job["user"], "platform": "linux/arm64/v8"})
+        # a failed conversion: 500 and the worker's message, as the original
+        self.redis.cmd("DEL", "hub:jobs")
+        t, out = self.finish_later(error="docker image not found: docker.io/library/nope:latest")
+        st, v = self.api.json("POST", "/api/flist/me/docker",
+                              {"Content-Type": "application/x-www-form-urlencoded"}, b"image=nope")
+        t.join()
+        self.assertEqual((st, v), (500, {"status": "error",
+                                         "message": "docker image not found: docker.io/library/nope:latest"}))
 
     # ---- status and events ----
 

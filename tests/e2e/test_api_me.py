@@ -575,8 +575,9 @@ class ActiveUserMatrix(unittest.TestCase):
             self.assertEqual(self.job(u)[1], {"sources": ["pub/base.flist"], "name": "m.flist", "repository": u})
 
         def docker(st, v, d, u):
-            # passes the gate; conversion is not enabled in this build
-            self.assertEqual((st, v), (503, {"status": "error", "message": "docker conversion is not enabled"}))
+            queued("docker-convert")(st, v, d, u)
+            self.assertEqual(self.job(u)[1], {"image": "ubuntu:22.04", "name": "ubuntu-22.04.flist",
+                                              "repository": u})
 
         up_ctype, up_body = multipart({}, [("file", "t.tar.gz", read(os.path.join(HUB_TESTDATA, "tree.tar.gz")))])
         fl_ctype, fl_body = multipart({}, [("file", "f.flist", SAMPLE)])
@@ -606,7 +607,8 @@ class ActiveUserMatrix(unittest.TestCase):
                 ("/api/flist/me/upload-flist?async=1", {"Content-Type": fl_ctype}, fl_body, queued("upload-flist")),
             ("POST", "/api/flist/me/merge/<target>"):
                 ("/api/flist/me/merge/m?async=1", {"Content-Type": "application/json"}, self.MERGE, merge),
-            ("POST", "/api/flist/me/docker"): ("/api/flist/me/docker", form, b"image=ubuntu%3A22.04", docker),
+            ("POST", "/api/flist/me/docker"):
+                ("/api/flist/me/docker?async=1", form, b"image=ubuntu%3A22.04", docker),
         }
         rc, out, err = api_binary("routes")
         self.assertEqual(rc, 0, err)

@@ -249,10 +249,56 @@ def corpus_token():
     write("token", "7-tfc-unverified", t(7, '{"email": {"email": "a@b.c", "sei": ""}}'))
 
 
+def corpus_oci():
+    """Two layers behind a split byte (fuzz_oci.c), and image configs."""
+    def tar(entries):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for kind, name, arg in entries:
+                ti = tarfile.TarInfo(name)
+                ti.mtime = 1700000000
+                body = None
+                if kind == "f":
+                    ti.size, ti.mode, body = len(arg), 0o644, io.BytesIO(arg)
+                elif kind == "d":
+                    ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                elif kind == "l":
+                    ti.type, ti.linkname = tarfile.SYMTYPE, arg
+                elif kind == "h":
+                    ti.type, ti.linkname = tarfile.LNKTYPE, arg
+                t.addfile(ti, body)
+        return buf.getvalue()
+
+    def two(l1, l2, gz=False):
+        a, b = tar(l1), tar(l2)
+        if gz:
+            a, b = gzip.compress(a, mtime=0), gzip.compress(b, mtime=0)
+        split = len(a) * 255 // (len(a) + len(b))
+        # the split byte puts len(a) bytes (rounded down) in the first layer
+        while (len(a) + len(b)) * split // 255 < len(a) and split < 255:
+            split += 1
+        return bytes([split]) + a + b
+
+    lower = [("d", "etc", None), ("f", "etc/a", b"a"), ("d", "opq", None), ("f", "opq/x", b"x"),
+             ("d", "run", None), ("d", "var", None), ("l", "var/run", "../run"),
+             ("f", "hl", b"shared"), ("h", "hl2", "hl")]
+    write("oci", "whiteouts", two(lower, [("f", "etc/.wh.a", b""), ("f", "opq/new", b"n"),
+                                          ("f", "opq/.wh..wh..opq", b""),
+                                          ("f", "var/run/pid", b"1"), ("h", "hl3", "hl2")]))
+    write("oci", "escapes", two(lower, [("l", "up", "../.."), ("f", "up/x", b"x"),
+                                        ("f", "../y", b"y")], gz=True))
+    write("oci", "replace", two(lower, [("f", "etc", b"file"), ("d", "hl", None),
+                                        ("f", "hl/in", b"i"), ("l", "opq", "/etc")]))
+    write("oci", "config", json.dumps({"config": {
+        "Entrypoint": ["/e", "x"], "Cmd": ["c"], "Env": ["A=1", "B=", "C=x=y", "A=2"],
+        "WorkingDir": "/w", "User": "1:1", "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+        "Volumes": {"/v": {}}}}))
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    for name in ("capnp", "flist", "tar", "multipart", "router", "token"):
+    for name in ("capnp", "flist", "tar", "multipart", "router", "token", "oci"):
         os.makedirs(os.path.join(OUT, name))
     corpus_capnp()
     corpus_flist()
@@ -260,6 +306,7 @@ def main():
     corpus_multipart()
     corpus_router()
     corpus_token()
+    corpus_oci()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"corpus: {total} bytes")
     if total > 200 * 1024:

@@ -9,7 +9,7 @@
 
 static void test_kind_names(void)
 {
-    const char *names[] = {"upload", "upload-flist", "merge", "docker"};
+    const char *names[] = {"upload", "upload-flist", "merge", "docker-convert"};
     for (int k = 0; k < JOBMSG_KIND_COUNT; k++) {
         T_STREQ(jobmsg_kind_name((jobmsg_kind)k), names[k]);
         jobmsg_kind back;
@@ -145,6 +145,54 @@ static void test_protected_and_spool_names(void)
     T_CHECK(!jobmsg_spool_name_valid(NULL));
 }
 
-T_MAIN(T_CASE(test_kind_names), T_CASE(test_upload_round_trip),
+static void test_docker_round_trip_and_refusals(void)
+{
+    json_t *creds = json_pack("{ssss}", "ref", "00112233445566778899aabbccddeeff", "box", "AAAA");
+    jobmsg_docker in = { .image = "localhost:5000/app:v1", .name = "localhost-5000-app-v1.flist",
+                         .repository = "alice", .platform = "linux/arm64", .credentials = creds };
+    json_t *o = jobmsg_docker_build(&in);
+    T_REQUIRE(o);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, NULL);
+    jobmsg_docker out;
+    hub_err err;
+    T_REQUIRE(jobmsg_docker_parse(back, "bob", &out, &err) == 0);
+    T_STREQ(out.image, in.image);
+    T_STREQ(out.name, in.name);
+    T_STREQ(out.repository, "alice");
+    T_STREQ(out.platform, "linux/arm64");
+    T_CHECK(json_equal(out.credentials, creds));
+    T_CHECK(jobmsg_spool(back) == NULL);   /* nothing to clean up */
+    free(text);
+    json_decref(back);
+    json_decref(o);
+
+    in.platform = NULL;
+    in.credentials = NULL;
+    json_decref(creds);
+    o = jobmsg_docker_build(&in);
+    T_REQUIRE(o && json_object_get(o, "platform") == NULL);
+    T_REQUIRE(jobmsg_docker_parse(o, "bob", &out, &err) == 0);
+    T_CHECK(out.platform == NULL && out.credentials == NULL);
+    json_object_set_new(o, "credentials", json_string("user:pass"));
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1);
+    T_STREQ(err.msg, "job input: credentials is not an object");
+    json_object_del(o, "credentials");
+    json_object_del(o, "image");
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1 && err.code == HUB_E_INVALID);
+    T_STREQ(err.msg, "missing docker image name");
+    json_object_set_new(o, "image", json_string("x"));
+    json_object_set_new(o, "platform", json_integer(1));
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1);
+    json_object_del(o, "platform");
+    json_object_del(o, "name");
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1);
+    T_STREQ(err.msg, "job input has no name");
+    json_decref(o);
+    in.image = "\xff";
+    T_CHECK(jobmsg_docker_build(&in) == NULL);
+}
+
+T_MAIN(T_CASE(test_docker_round_trip_and_refusals), T_CASE(test_kind_names), T_CASE(test_upload_round_trip),
        T_CASE(test_upload_old_jobs_and_refusals), T_CASE(test_merge_round_trip_and_refusals),
        T_CASE(test_protected_and_spool_names))

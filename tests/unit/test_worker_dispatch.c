@@ -38,7 +38,9 @@ static void test_kinds_and_inputs(void)
 {
     hub_err err;
     T_CHECK(run(JOBMSG_DOCKER, "{\"image\": \"ubuntu\"}", &err) == -1);
-    T_STREQ(err.msg, "job type \"docker\" is not supported by this worker");
+    T_STREQ(err.msg, "job input has no name");
+    T_CHECK(run(JOBMSG_DOCKER, "{\"name\": \"u.flist\", \"image\": \"\"}", &err) == -1);
+    T_STREQ(err.msg, "missing docker image name");
     T_CHECK(run(JOBMSG_UPLOAD, "[1, 2]", &err) == -1 && err.code == HUB_E_INVALID);
     T_STREQ(err.msg, "job input is not a JSON object");
     T_CHECK(run(JOBMSG_UPLOAD, "{\"file\": \"x\"}", &err) == -1);

@@ -905,6 +905,70 @@ static void test_big_dir(void)
 }
 
 /* ---------------------------------------------------------------- */
+/* OCI changesets: layer stamps, whiteouts, opaque directories         */
+/* ---------------------------------------------------------------- */
+
+static int present(flist_writer *w, const char *path)
+{
+    flist_type t;
+    return flist_writer_stat(w, path, &t, NULL) == 0;
+}
+
+static void test_changesets(void)
+{
+    hub_err err = { 0 };
+    flist_writer_opts o = { .threads = 1 };
+    flist_writer *w = flist_writer_new(&o, &err);
+    T_REQUIRE(w != NULL);
+    char name[64];
+    flist_writer_set_layer(w, 1);
+    for (int i = 0; i < 30; i++) {   /* past WRITER_INDEX_FROM: the name index */
+        snprintf(name, sizeof name, "d/f%02d", i);
+        T_REQUIRE(add_file(w, name, "x", &err) == 0);
+    }
+    T_REQUIRE(add_file(w, "o/a", "a", &err) == 0);
+    T_REQUIRE(add_file(w, "o/s/c", "c", &err) == 0);
+    flist_src_entry ln = { .path = "l", .type = FLIST_LINK, .link_target = "/o", .mode = 0777 };
+    T_REQUIRE(flist_writer_add(w, &ln, &err) == 0);
+    flist_type t;
+    const char *target = NULL;
+    T_CHECK(flist_writer_stat(w, "l", &t, &target) == 0 && t == FLIST_LINK);
+    T_STREQ(target, "/o");
+    T_CHECK(flist_writer_stat(w, "l/a", &t, NULL) == FLIST_ENOENT);   /* not followed */
+
+    flist_writer_set_layer(w, 2);
+    T_REQUIRE(add_file(w, "o/new", "n", &err) == 0);
+    T_CHECK(flist_writer_whiteout(w, "d/f05", 0, &err) == 0);
+    T_CHECK(flist_writer_whiteout(w, "d/missing", 0, &err) == 0);
+    T_CHECK(flist_writer_whiteout(w, "o", 1, &err) == 0);          /* after o/new */
+    T_CHECK(flist_writer_whiteout(w, "o/new", 0, &err) == 0);      /* same layer: stays */
+    T_CHECK(flist_writer_whiteout(w, "../x", 0, &err) == -1);      /* not clean */
+    T_CHECK(!present(w, "d/f05"));
+    T_CHECK(present(w, "d/f04") && present(w, "d/f06") && present(w, "d/f29"));
+    T_CHECK(present(w, "o/new") && !present(w, "o/a") && !present(w, "o/s"));
+    T_REQUIRE(add_file(w, "d/f05", "again", &err) == 0);
+    T_CHECK(present(w, "d/f05"));
+
+    flist_writer_set_layer(w, 3);
+    T_CHECK(flist_writer_whiteout(w, "d", 0, &err) == 0);          /* a whole lower dir */
+    T_CHECK(!present(w, "d") && !present(w, "d/f06"));
+
+    const char *out = t_tmp_path("changesets.flist");
+    flist_stats st;
+    T_REQUIRE(flist_writer_finish(w, out, &st, &err) == 0);
+    flist_writer_free(w);
+    T_CHECK(st.regular == 1 && st.directory == 1 && st.symlink == 1);
+    flist *f = NULL;
+    T_REQUIRE(flist_open(out, &f, &err) == 0);
+    flist_dir *d = NULL;
+    T_REQUIRE(flist_dir_load(f, "/o", &d, &err) == 0);
+    T_CHECK(d->nentries == 1 && strcmp(d->entries[0].name, "new") == 0);
+    flist_dir_free(d);
+    T_CHECK(flist_dir_load(f, "/d", &d, &err) == FLIST_ENOENT);
+    flist_close(f);
+}
+
+/* ---------------------------------------------------------------- */
 /* real backend (redis-server)                                        */
 /* ---------------------------------------------------------------- */
 
@@ -1013,5 +1077,5 @@ static void test_cleanup(void)
 
 T_MAIN(T_CASE(test_setup), T_CASE(test_sample_tar), T_CASE(test_threads_identical),
        T_CASE(test_hostile_tar), T_CASE(test_tar_variants), T_CASE(test_broken_tar), T_CASE(test_semantics),
-       T_CASE(test_readme), T_CASE(test_dir_source), T_CASE(test_errors), T_CASE(test_big_dir), T_CASE(test_backend),
+       T_CASE(test_readme), T_CASE(test_dir_source), T_CASE(test_errors), T_CASE(test_big_dir), T_CASE(test_changesets), T_CASE(test_backend),
        T_CASE(test_cleanup))
