@@ -87,8 +87,11 @@ static int serve(hub_config *cfg)
     hub_err err = {0};
     static api_server srv;
     log_level lvl;
+    log_format fmt;
     if (log_level_parse(cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
+    if (log_format_parse(cfg->log_format, &fmt) == 0)
+        log_set_format(fmt);
 
     /* every thread inherits this mask: signals are taken by sigwait only */
     sigset_t set;
