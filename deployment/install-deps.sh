@@ -16,7 +16,12 @@ PKGS=(
   redis-server
   # tests and benchmarks
   python3 python3-cryptography wrk time procps curl
+  # deployment tests (tests/deploy): a private dockerd, compose, debootstrap'd
+  # image bases; kubectl (kubernetes-client) for `kubectl kustomize`, unless
+  # one is installed already
+  docker.io docker-compose debootstrap python3-yaml
 )
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${PKGS[@]}"; do
