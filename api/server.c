@@ -312,7 +312,8 @@ static void access_log(api_req *r, enum MHD_RequestTerminationCode toe)
         {.key = "path", .str = r->path ? r->path : "-"},
         {.key = "route", .str = r->route ? r->route->pattern : "-"},
         {.key = "status", .num = status},
-        {.key = "bytes", .num = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->reply_bytes : -1},
+        {.key = "bytes", .num = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? -1
+                                : r->is_head ? 0 : r->reply_bytes},
         {.key = "duration_us", .num = us},
     };
     log_set_request_id(r->request_id);

@@ -252,6 +252,17 @@ class ComposeStack(unittest.TestCase):
             r = self.d.docker("run", "--rm", "--entrypoint", "sh", "flist-hub/%s:%s" % (target, TAG), "-c",
                               "command -v cc gcc cmake; dpkg -l | grep -c -- '-dev ' || true; id -u")
             self.assertEqual(r.stdout.split(), ["0", "10001"], r.stdout)
+        # a configuration file mounted at /etc/flist-hub/hub.conf is read
+        # (here: the seed `token` needs, given by no variable)
+        conf = os.path.join(self.tmp, "mounted.conf")
+        with open(conf, "w") as f:
+            f.write("threebot-seed = %s\n" % ("ab" * 32))
+        r = self.d.docker("run", "--rm", "-v", conf + ":/etc/flist-hub/hub.conf:ro",
+                          "flist-hub/api:%s" % TAG, "token", "bob")
+        self.assertGreater(len(r.stdout.strip()), 40, r.stdout)
+        r = self.d.docker("run", "--rm", "flist-hub/api:%s" % TAG, "token", "bob", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("threebot-seed is not configured", r.stderr)
         # every api and worker container is healthy (HEALTHCHECK ran)
         deadline = time.time() + 90
         while True:

@@ -12,6 +12,7 @@ import unittest
 from hublib import (HUB_BIN, HUB_TESTDATA, ApiServer, Process, RedisServer, multipart, run_tests)
 
 TARGZ = open(os.path.join(HUB_TESTDATA, "tree.tar.gz"), "rb").read()
+SAMPLE = open(os.path.join(HUB_TESTDATA, "sample.flist"), "rb").read()
 REQUIRED = ("time", "level", "program", "pid", "msg")
 
 
@@ -128,6 +129,21 @@ class JsonLogs(unittest.TestCase):
         self.assertEqual((m[0]["status"], m[0]["bytes"]), (404, len(b2)))
         self.assertEqual(m[0]["level"], "info")
         self.assertRegex(m[0]["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_access_bytes_of_flist_downloads(self):
+        os.makedirs(os.path.join(self.api.public, "carol"), exist_ok=True)
+        with open(os.path.join(self.api.public, "carol", "s.flist"), "wb") as f:
+            f.write(SAMPLE)
+        st, _, b = self.api.request("GET", "/carol/s.flist", {"X-Request-Id": "dl-full"})
+        self.assertEqual((st, b), (200, SAMPLE))
+        st, _, b = self.api.request("GET", "/carol/s.flist", {"X-Request-Id": "dl-range", "Range": "bytes=10-109"})
+        self.assertEqual((st, len(b)), (206, 100))
+        st, _, b = self.api.request("HEAD", "/carol/s.flist", {"X-Request-Id": "dl-head"})
+        self.assertEqual((st, b), (200, b""))
+        for rid, status, n in (("dl-full", 200, len(SAMPLE)), ("dl-range", 206, 100), ("dl-head", 200, 0)):
+            a = self.wait_for(lambda: self.access_lines(rid))
+            self.assertEqual([(v["status"], v["bytes"], v["route"]) for v in a],
+                             [(status, n, "/<repo>/<name>.flist")], rid)
 
     def test_insane_request_ids_are_replaced(self):
         # (replies shared from the listing cache carry no X-Request-Id
