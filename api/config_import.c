@@ -24,6 +24,8 @@ typedef struct py_val {
     struct py_val *items;
     char **keys;
     size_t n;
+    size_t cap;                  /* slots of items/keys (a failed parse may
+                                    leave a key or a value past n) */
 } py_val;
 
 typedef struct parser {
@@ -34,7 +36,7 @@ typedef struct parser {
 static void val_free(py_val *v)
 {
     free(v->s);
-    for (size_t i = 0; i < v->n; i++) {
+    for (size_t i = 0; i < v->cap; i++) {
         if (v->items)
             val_free(&v->items[i]);
         if (v->keys)
@@ -220,6 +222,7 @@ static int parse_items(parser *ps, py_val *v, char close, int dict, int depth)
     v->keys = dict ? calloc(PY_MAX_ITEMS, sizeof *v->keys) : NULL;
     if (!v->items || (dict && !v->keys))
         return hub_err_setc(ps->err, HUB_E_NOMEM, "out of memory");
+    v->cap = PY_MAX_ITEMS;
     for (;;) {
         skip(ps);
         if (ps->p < ps->end && *ps->p == close) {
