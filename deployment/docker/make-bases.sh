@@ -7,7 +7,8 @@
 #
 # Images: flist-hub/<STAGE>-base:bookworm. The root file systems are cached as
 # tarballs in $HUB_BASE_CACHE (default /var/cache/flist-hub/bases), named by a
-# hash of the package list, so a second run only imports. $DOCKER is the docker
+# hash of the package list, so a second run only imports (delete a tarball to
+# bootstrap it again with current packages). $DOCKER is the docker
 # command (e.g. "docker -H unix:///tmp/d.sock"); $DEBIAN_MIRROR the mirror
 # (default: the first URIs/deb line of the machine's apt sources). Needs root
 # and debootstrap.
