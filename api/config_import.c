@@ -11,6 +11,7 @@
 #define PY_MAX_DEPTH 2          /* config dict > list or dict of strings */
 #define PY_FILE_MAX (1 << 20)   /* a config.py is a few KB */
 #define SEED_BYTES 32
+#define PY_INT_DIGITS 19        /* a long long; longer numbers are refused */
 
 typedef enum py_kind { PY_STR, PY_BYTES, PY_INT, PY_BOOL, PY_NONE, PY_LIST, PY_DICT } py_kind;
 
@@ -115,7 +116,7 @@ static size_t put_utf8(char *o, unsigned cp)
 static int parse_string(parser *ps, py_val *v)
 {
     int bytes = 0, raw = 0;
-    while (ps->p < ps->end && strchr("bBrRuU", *ps->p)) {
+    while (ps->p < ps->end && *ps->p && strchr("bBrRuU", *ps->p)) {
         if (*ps->p == 'b' || *ps->p == 'B')
             bytes = 1;
         if (*ps->p == 'r' || *ps->p == 'R')
@@ -235,9 +236,9 @@ static int parse_items(parser *ps, py_val *v, char close, int dict, int depth)
             py_val k = {0};
             if (parse_string(ps, &k) < 0)
                 return -1;
-            if (k.kind != PY_STR) {
+            if (k.kind != PY_STR || strlen(k.s) != k.len) {
                 val_free(&k);
-                return fail(ps, "dict keys must be strings");
+                return fail(ps, "dict keys must be strings (without NUL bytes)");
             }
             v->keys[v->n] = k.s;
             skip(ps);
@@ -293,7 +294,7 @@ static int parse_value(parser *ps, py_val *v, int depth)
         return parse_items(ps, v, '}', is_dict, depth);
     }
     if (c == '\'' || c == '"' || ((c == 'b' || c == 'B' || c == 'r' || c == 'u') &&
-                                  ps->p + 1 < ps->end && strchr("'\"bBrR", ps->p[1])))
+                                  ps->p + 1 < ps->end && ps->p[1] && strchr("'\"bBrR", ps->p[1])))
         return parse_string(ps, v);
     if (word_at(ps, "True") || word_at(ps, "False")) {
         v->kind = PY_BOOL;
@@ -305,12 +306,21 @@ static int parse_value(parser *ps, py_val *v, int depth)
         return 0;
     }
     if (c == '-' || isdigit((unsigned char)c)) {
-        char *e;
+        /* the text is not NUL-terminated: the digits go to a buffer first */
+        char num[PY_INT_DIGITS + 2], *e;
+        size_t k = 0;
+        const char *q = ps->p;
+        if (*q == '-')
+            num[k++] = *q++;
+        while (q < ps->end && isdigit((unsigned char)*q) && k <= PY_INT_DIGITS)
+            num[k++] = *q++;
+        num[k] = '\0';
         errno = 0;
-        long long n = strtoll(ps->p, &e, 10);
-        if (e == ps->p || errno || (e < ps->end && (isalnum((unsigned char)*e) || *e == '.')))
+        long long n = strtoll(num, &e, 10);
+        if (*e || e == num || errno || k > PY_INT_DIGITS ||
+            (q < ps->end && (isalnum((unsigned char)*q) || *q == '.' || *q == '_')))
             return fail(ps, "expected an integer");
-        ps->p = e;
+        ps->p = q;
         v->kind = PY_INT;
         v->num = n;
         return 0;
@@ -424,11 +434,31 @@ static int bad_value(hub_err *err, const char *key, const char *want)
     return hub_err_setc(err, HUB_E_INVALID, "config.py: %s: expected %s", key, want);
 }
 
+/* 1 when v is a string a configuration value can hold: no NUL byte, no
+ * control character but tab and newline (written as escapes). */
+static int plain_str(const py_val *v)
+{
+    if (v->kind != PY_STR || strlen(v->s) != v->len)
+        return 0;
+    for (size_t i = 0; i < v->len; i++)
+        if ((unsigned char)v->s[i] < 0x20 && v->s[i] != '\n' && v->s[i] != '\t')
+            return 0;
+    return 1;
+}
+
 /* Writes one converted entry; refuses values of the wrong type. */
 static int emit(FILE *o, FILE *warn, const char *key, const py_val *v, hub_err *err)
 {
     int ri = rule_of(key);
+    if (v->kind == PY_STR && !plain_str(v) && ri >= 0 && RULES[ri].r != R_SEED)
+        return bad_value(err, key, "a string without NUL or control characters");
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i].kind == PY_STR && !plain_str(&v->items[i]))
+            return bad_value(err, key, "strings without NUL or control characters");
     if (ri < 0) {
+        for (const char *q = key; *q; q++)
+            if (!isalnum((unsigned char)*q) && *q != '-' && *q != '_')
+                return hub_err_setc(err, HUB_E_INVALID, "config.py: invalid key name \"%.64s\"", key);
         fprintf(o, "# %s: not a key of the original hub; not converted\n", key);
         if (warn)
             fprintf(warn, "config-import: unknown key \"%s\" left out\n", key);
@@ -451,7 +481,7 @@ static int emit(FILE *o, FILE *warn, const char *key, const py_val *v, hub_err *
         if (v->kind != PY_LIST)
             return bad_value(err, key, "a list or set of strings");
         for (size_t i = 0; i < v->n; i++)
-            if (v->items[i].kind != PY_STR || strpbrk(v->items[i].s, ",\"\n"))
+            if (v->items[i].kind != PY_STR || strpbrk(v->items[i].s, ",\"\r\n"))
                 return bad_value(err, key, "strings without ',' or '\"'");
         fprintf(o, "%s = ", key);
         for (size_t i = 0; i < v->n; i++)
@@ -462,8 +492,8 @@ static int emit(FILE *o, FILE *warn, const char *key, const py_val *v, hub_err *
         if (v->kind != PY_DICT)
             return bad_value(err, key, "a dict of strings");
         for (size_t i = 0; i < v->n; i++)
-            if (v->items[i].kind != PY_STR || strpbrk(v->keys[i], ",=\" ") ||
-                strpbrk(v->items[i].s, ",=\" "))
+            if (v->items[i].kind != PY_STR || strpbrk(v->keys[i], ",=\" \t\r\n") ||
+                strpbrk(v->items[i].s, ",=\" \t\r\n"))
                 return bad_value(err, key, "a dict of names (no ',', '=', blanks)");
         fprintf(o, "%s = ", key);
         for (size_t i = 0; i < v->n; i++)
@@ -581,8 +611,10 @@ int config_import_file(const char *path, FILE *out, FILE *warn, hub_err *err)
     else if (n > PY_FILE_MAX)
         rc = hub_err_setc(err, HUB_E_TOO_LARGE, "%s: larger than %d bytes: not a config.py", path,
                           PY_FILE_MAX);
-    else
+    else {
+        text[n] = '\0';   /* not needed by the parser, kept for safety */
         rc = config_import_py(text, n, out, warn, err);
+    }
     free(text);
     return rc;
 }

@@ -118,6 +118,11 @@ class ConfigImport(unittest.TestCase):
             ("settings = {}\n", "no `config = {...}` assignment"),
             ("config = {\n 'listen-port': None,\n}\n", "listen-port: expected"),
             ("config = {\n 'official-repositories': 'one',\n}\n", "official-repositories: expected a list"),
+            # nothing in config.py can add a line of its own to the output
+            ("config = {'x\\nauthentication = false': 1}\n", "invalid key name"),
+            ("config = {'threebot-users-map': {'a': 'b\\nreadonly=true'}}\n", "threebot-users-map: expected"),
+            ("config = {'public-website': 'a\\rb'}\n", "public-website: expected a string without NUL"),
+            ("config = {'listen-port': 99999999999999999999}\n", "expected an integer"),
         ]
         for text, msg in cases:
             r = config_import(self.write("bad.py", text))
