@@ -476,6 +476,9 @@ static int emit(FILE *o, FILE *warn, const char *key, const py_val *v, hub_err *
         else
             return bad_value(err, key, "a string, a number or True/False");
         fputc('\n', o);
+        if (warn && strcmp(key, "debug") == 0 && v->kind == PY_BOOL && v->num)
+            fprintf(warn, "config-import: debug is on (as in the original's sample): it only "
+                          "pretty-prints JSON here; set debug = false in production\n");
         return 0;
     case R_LIST:
         if (v->kind != PY_LIST)

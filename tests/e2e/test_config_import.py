@@ -96,6 +96,7 @@ class ConfigImport(unittest.TestCase):
             self.assertNotIn(gone, lines)
             self.assertIn("# %s: not converted" % gone, r.stdout)
         self.assertIn("# workdir-root-path:", r.stdout)
+        self.assertIn("debug is on", r.stderr)
 
     def test_bytes_escapes_sets_and_unknown_keys(self):
         seed = bytes(range(32))
