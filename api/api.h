@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "hub_err.h"
+#include "log.h"
 #include "queue.h"
 #include "repo.h"
 
@@ -77,6 +78,8 @@ struct api_req {
     int counted;                   /* counted in /metrics (api_count_request) */
     int metric_status;             /* the status /metrics counts when it differs
                                       from the wire's (0: the same) */
+    char request_id[LOG_REQUEST_ID_MAX + 1]; /* X-Request-Id if sane, else generated */
+    long long reply_bytes;         /* body bytes of the reply (access log); -1 unknown */
     /* bodies */
     api_upload *upload;            /* multipart uploads */
     char *body;                    /* small bodies (merge JSON, urlencoded) */
@@ -104,6 +107,10 @@ void api_count_request(api_req *r);
 /* Queues resp (adds the CORS header unless present) with status; takes
  * ownership of resp. */
 enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp);
+
+/* Notes the body size of the reply about to be queued, for the access log
+ * (replies built by the helpers below note it themselves). */
+void api_set_reply_bytes(api_req *r, long long n);
 
 /* Queues a shared (cached) response without consuming it; the response
  * must already carry the CORS header. */

@@ -15,6 +15,8 @@ enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp)
         return MHD_NO;
     if (!MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (r->request_id[0] && !MHD_get_response_header(resp, "X-Request-Id"))
+        MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -38,6 +40,11 @@ enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *
     return ret;
 }
 
+void api_set_reply_bytes(api_req *r, long long n)
+{
+    r->reply_bytes = n;
+}
+
 struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len)
 {
     struct MHD_Response *resp =
@@ -57,6 +64,7 @@ static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, c
         free(buf);
         return MHD_NO;
     }
+    r->reply_bytes = (long long)len;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     return api_respond(r, status, resp);
 }
