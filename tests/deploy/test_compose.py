@@ -42,7 +42,7 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def prerequisites():
-    why = dockerd.missing()
+    why = dockerd.dockerd_missing()
     if not why and not os.access(COMPOSE, os.X_OK):
         why = "docker-compose not found (Debian package docker-compose)"
     if not why and not shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin") and \
@@ -83,7 +83,7 @@ class ComposeStack(unittest.TestCase):
     def setUpClass(cls):
         prerequisites()
         cls.tmp = tempfile.mkdtemp(prefix="hub-compose-")
-        cls.d = dockerd.Dockerd()
+        cls.d = dockerd.Dockerd(storage_driver=dockerd.best_storage_driver())
         cls.d.__enter__()
         cls.up = False
         try:
