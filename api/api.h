@@ -91,6 +91,12 @@ struct api_req {
     uint64_t drained;              /* body bytes dropped since */
     int force_async;               /* answer 202 whatever the request asks (web forms) */
     char *scratch;                 /* a route argument a handler made (freed with r) */
+    const char *body_ctype;        /* the Content-Type of r->body when a handler
+                                      rewrote it (NULL: the request's) */
+    int capture;                   /* api_json keeps the reply in captured
+                                      instead of sending it (web_compat.c) */
+    int captured_status;
+    json_t *captured;              /* the kept reply (freed with r) */
     /* compatibility-mode wait */
     api_wait *wait;
 };
@@ -121,7 +127,9 @@ enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *
 struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len);
 
 /* E-JSON reply of value v (stolen): Python json.dumps spacing, ASCII
- * escapes, trailing "\n", Content-Type: application/json. */
+ * escapes, trailing "\n", Content-Type: application/json. When r->capture is set,
+ * nothing is sent: v and status are kept in r->captured and
+ * r->captured_status for the handler to answer in its own form. */
 enum MHD_Result api_json(api_req *r, int status, json_t *v);
 
 /* The envelope of HUB-API.md §3: {"status": "success"[, "payload": p]}
@@ -130,6 +138,10 @@ enum MHD_Result api_success(api_req *r, json_t *payload);
 
 /* {"status": "error", "message": msg} with status. */
 enum MHD_Result api_error(api_req *r, int status, const char *msg);
+
+/* F-JSON (§2.3) reply of v (stolen): sorted keys, ASCII escapes, compact
+ * (indented in debug mode), trailing "\n". */
+enum MHD_Result api_fjson(api_req *r, int status, json_t *v);
 
 /* F-JSON {"message": msg, "status": "error"} (sorted keys) with status. */
 enum MHD_Result api_ferror(api_req *r, int status, const char *msg);

@@ -71,6 +71,12 @@ static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, c
 
 enum MHD_Result api_json(api_req *r, int status, json_t *v)
 {
+    if (r->capture && v) {
+        json_decref(r->captured);
+        r->captured = v;
+        r->captured_status = status;
+        return MHD_YES;
+    }
     size_t len;
     char *text = v ? flist_reply_dump(v, &len) : NULL;
     json_decref(v);
@@ -95,7 +101,11 @@ enum MHD_Result api_error(api_req *r, int status, const char *msg)
 
 enum MHD_Result api_ferror(api_req *r, int status, const char *msg)
 {
-    json_t *v = json_pack("{s:s, s:s}", "message", msg ? msg : "", "status", "error");
+    return api_fjson(r, status, json_pack("{s:s, s:s}", "message", msg ? msg : "", "status", "error"));
+}
+
+enum MHD_Result api_fjson(api_req *r, int status, json_t *v)
+{
     int flags = JSON_ENSURE_ASCII | JSON_SORT_KEYS |
                 (r->srv->cfg.debug ? JSON_INDENT(2) : JSON_COMPACT);
     char *text = v ? json_dumps(v, flags) : NULL;
