@@ -274,7 +274,8 @@ class WebCompat(HubCase):
                                  b"docker-input=" + urllib.parse.quote("-bad name").encode())
         self.assertEqual(st, 200)
         self.assertEqual(self.oops(reply.decode()),
-                         "Oops: invalid docker image name: expected [registry/]name[:tag|@digest]")
+                         "Oops: invalid docker image name: invalid reference format: "
+                         "invalid repository name component (-bad name)")
 
     def test_cross_site_refused(self):
         before = self.queued_jobs()
