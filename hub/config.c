@@ -78,6 +78,7 @@ static int check_log_level(const hub_config *c, const config_key *k, char *why, 
 static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_readable_file(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_host(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_docker_engine(const hub_config *c, const config_key *k, char *why, size_t n);
 
 static const config_key KEYS[] = {
     /* listening */
@@ -143,6 +144,9 @@ static const config_key KEYS[] = {
     {KEY("docker-insecure-registries", KT_LIST, "", docker_insecure_registries),
      .aux = F(n_docker_insecure_registries)},
     {KEY("docker-ca-file", KT_OPTSTR, "", docker_ca_file), .check = check_readable_file},
+    /* container images, engine path (engine/docker_engine.h) */
+    {KEY("docker-engine", KT_STRING, "off", docker_engine), .check = check_docker_engine},
+    {KEY("docker-socket", KT_STRING, "/var/run/docker.sock", docker_socket)},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),
@@ -267,6 +271,12 @@ static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *w
         return 0;
     snprintf(why, n, "unsupported algorithm \"%s\"", str_field(c, k));
     return -1;
+}
+
+static int check_docker_engine(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    static const char *const modes[] = {"off", "default", "per-request", NULL};
+    return one_of(str_field(c, k), modes, "off, default or per-request", why, n);
 }
 
 /* The api reads the file at start. */

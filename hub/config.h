@@ -88,6 +88,9 @@ typedef struct hub_config {
                                      allowed over plain HTTP (besides localhost) */
     size_t n_docker_insecure_registries;
     char *docker_ca_file;         /* docker-ca-file: extra CA bundle; NULL = system */
+    char *docker_engine;          /* docker-engine: off | default (every conversion through
+                                     the daemon) | per-request (when the request asks) */
+    char *docker_socket;          /* docker-socket: the daemon's unix socket */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */
