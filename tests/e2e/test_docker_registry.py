@@ -9,6 +9,7 @@ and pushed byte-exact through the registry API; no daemon is needed.
 import http.server
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -479,6 +480,15 @@ class HubDocker(HubCase):
         self.assertEqual(events[-2], {"status": "update", "message": "Image ready !", "progress": 100})
         self.assertEqual(events[-1], {"status": "info", "info": {
             "status": "success", "file": name, "flist": stats, "timing": {}}})
+        # each layer's end is an event of its own (the web page draws a row per layer)
+        ends = {}
+        for m in msgs:
+            x = re.match(r"^Downloading layers \[.+ / .+\] \(layer (\d+)/(\d+): (\d+) / (\d+) "
+                         r"bytes\)$", m)
+            if x and x.group(3) == x.group(4):
+                ends[int(x.group(1))] = (int(x.group(2)), int(x.group(4)))
+        self.assertEqual(ends, {i + 1: (2, d["size"]) for i, d in enumerate(img.layer_descs)},
+                         msgs)
         job = self.wait_job(jid)
         self.assertEqual(job["state"], "done")
         # from the layer cache and the layer memo: the same flist content
