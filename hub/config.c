@@ -136,6 +136,8 @@ static const config_key KEYS[] = {
     /* container images, registry path (engine/oci_registry.h) */
     {KEY("docker-layer-cache", KT_DIR, "", docker_layer_cache),
      .aux = F(workdir_root), .sub = "layers"},
+    {KEY("docker-layer-cache-max", KT_SIZE, "10G", docker_layer_cache_max), .min = 0,
+     .max = (long long)1 << 50},
     {KEY("docker-max-image-size", KT_SIZE, "8G", docker_max_image_size), .min = 0,
      .max = (long long)1 << 50},
     {KEY("docker-parallel-downloads", KT_INT, "4", docker_parallel_downloads), .min = 1, .max = 64},

@@ -79,6 +79,8 @@ typedef struct hub_config {
     /* container images, registry path (engine/oci_registry.h) */
     char *docker_layer_cache;     /* docker-layer-cache: verified layers by digest,
                                      default <workdir>/layers */
+    uint64_t docker_layer_cache_max; /* docker-layer-cache-max: bytes of the layer cache,
+                                       least recently used evicted (0 = no bound) */
     uint64_t docker_max_image_size; /* docker-max-image-size: compressed layers of
                                        one image (8G; 0 = no limit) */
     int docker_parallel_downloads;/* docker-parallel-downloads: layers at once (4) */

@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "docker_engine.h"
 #include "job_creds.h"
+#include "layer_evict.h"
 #include "log.h"
 #include "oci_convert.h"
 #include "publish.h"
@@ -318,6 +319,18 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
 static int docker_run_job(job_ctx *c, const jobmsg_docker *inp, const char *user, const char *pass,
                           json_t **result, json_t **final_event, hub_err *err);
 
+void job_docker_evict(const hub_config *cfg, const char *why)
+{
+    layer_evict_stats st;
+    hub_err err;
+    if (layer_evict(cfg->docker_layer_cache, cfg->docker_layer_cache_max, &st, &err) != 0)
+        log_warn("layer cache (%s): %s", why, err.msg);
+    else if (st.removed)
+        log_info("layer cache (%s): %zu of %zu files removed (%llu of %llu bytes; bound %llu)",
+                 why, st.removed, st.files, (unsigned long long)st.removed_bytes,
+                 (unsigned long long)st.bytes, (unsigned long long)cfg->docker_layer_cache_max);
+}
+
 int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
     jobmsg_docker in;
@@ -334,6 +347,7 @@ int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
      * still needs it there */
     if (in.credentials && rc != JOB_ABANDONED && !(rc != 0 && err->code == HUB_E_LOST))
         job_creds_forget(c->q, in.credentials);
+    job_docker_evict(c->ws->cfg, c->id);
     return rc;
 }
 

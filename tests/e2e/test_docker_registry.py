@@ -581,6 +581,48 @@ class HubDocker(HubCase):
 
 
 
+class HubDockerEvict(HubCase):
+    """docker-layer-cache-max: the worker bounds the layer cache after each
+    conversion (least recently used first; worker/layer_evict.c)."""
+    CONFIG = {"docker-layer-cache-max": "1"}
+
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("docker-registry") is None:
+            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
+                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
+        cls.tmp_ctx = TempDir()
+        cls.tmp = cls.tmp_ctx.__enter__()
+        cls.reg = Registry(cls.tmp).__enter__()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.reg.__exit__(None, None, None)
+            cls.tmp_ctx.__exit__(None, None, None)
+
+    def test_cache_bounded_after_each_job(self):
+        self.reg.push_image("evict/app", "v1", base_image())
+        cache = os.path.join(self.api.root, "workdir", "layers")
+        for _ in range(2):
+            ctype, body = multipart({"image": "%s/evict/app:v1" % self.reg.host}, [])
+            st, _, b = self.api.request("POST", "/api/flist/me/docker?async=1",
+                                        {"Content-Type": ctype}, body, timeout=60)
+            self.assertEqual(st, 202, b)
+            job = self.wait_job(json.loads(b)["payload"]["job"], timeout=60)
+            self.assertEqual(job["state"], "done", job)
+            # a 1-byte bound: nothing of the cache is left, so nothing is cached next time
+            self.assertEqual(job["result"]["layers_cached"], 0)
+            left = [n for sub in ("sha256", "results") if os.path.isdir(os.path.join(cache, sub))
+                    for n in os.listdir(os.path.join(cache, sub))]
+            self.assertEqual(left, [])
+        with open(os.path.join(self.api.root, "worker.log")) as f:
+            self.assertIn("layer cache (", f.read())
+
+
 class HubDockerSlow(HubCase):
     """A registry that sends its layers slowly: the job stops at
     job-max-duration during the download, publishes nothing, and leaves no
