@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -215,6 +216,29 @@ class EngineUnreachable(EngineHubCase):
                       v["message"])
         self.assertEqual([n for n in self.published() if "hubengine" in n or
                           n.startswith(".tmp-job-")], [])
+
+
+class EngineSlow(EngineHubCase):
+    """The daemon pulls from a registry that sends its layer slowly: the
+    job stops at job-max-duration, publishes nothing, leaves no container."""
+    ENGINE = {"docker-engine": "default", "job-max-duration": "3"}
+
+    def test_slow_pull_stops_at_job_max_duration(self):
+        from ocireg import BlobServer, Image, Registry, make_tar
+        with TempDir() as tmp, BlobServer(rate=64 * 1024) as blobs:
+            reg = Registry(tmp, redirect="http://localhost:%d/" % blobs.port)
+            blobs.root = reg.storage
+            with reg:
+                img = Image([(make_tar([("big", os.urandom(2 << 20))]), "gzip")])
+                reg.push_image("slow/app", "v1", img)
+                t = time.time()
+                st, v = self.post({"image": "%s/slow/app:v1" % reg.host})
+                self.assertEqual(st, 500, v)
+                self.assertIn("the job ran longer than job-max-duration (3 s)", v["message"])
+                self.assertLess(time.time() - t, 20)
+                self.assertTrue(blobs.requests, "the daemon never reached the blobs")
+                self.assertFalse([n for n in self.published() if "slow" in n])
+                self.assertEqual(self.dockerd.containers(), [])
 
 
 if __name__ == "__main__":
