@@ -19,10 +19,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dockerd import Dockerd, docker_archive, dockerd_missing  # noqa: E402
-from hublib import TempDir, multipart, run_tests  # noqa: E402
+from hublib import TempDir, run_tests  # noqa: E402
 from ocilayout import tar_bytes  # noqa: E402
 from test_docker_engine import CONFIG as IMAGE_CONFIG, LAYER1, LAYER2  # noqa: E402
-from test_worker_api import ME, HubCase  # noqa: E402
+from test_docker_registry import RegistryHubCase  # noqa: E402
+from test_worker_api import ME  # noqa: E402
 
 CI = os.environ.get("CI") == "true"
 IMAGE = "hubtest/hubengine:v1"
@@ -46,40 +47,27 @@ def events_of(api, jid):
             if line.startswith("data: ")]
 
 
-class EngineHubCase(HubCase):
-    """A hub whose worker reaches a private dockerd (CONFIG on top)."""
+class EngineHubCase(RegistryHubCase):
+    """A hub whose worker reaches a private dockerd (cls.dockerd, holding
+    IMAGE) and a docker-registry (cls.reg); ENGINE on top of the config."""
     ENGINE = {}
 
     @classmethod
     def setUpClass(cls):
-        why = missing()
+        why = dockerd_missing()
         if why:
             if CI:
                 raise AssertionError("CI: " + why)
             raise unittest.SkipTest(why)
-        cls.dockerd = Dockerd().start()
-        try:
-            cls.layers = [tar_bytes(LAYER1), tar_bytes(LAYER2)]
-            cls.dockerd.load(docker_archive(IMAGE, cls.layers, IMAGE_CONFIG))
-            cls.CONFIG = dict(cls.ENGINE, **{"docker-socket": cls.dockerd.socket,
-                                            "job-wait-timeout": "120"})
-            super().setUpClass()
-        except BaseException:
-            cls.dockerd.stop()
-            raise
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.dockerd.stop()
-
-    def post(self, fields, query=""):
-        ctype, body = multipart(fields, [])
-        st, _, b = self.api.request("POST", "/api/flist/me/docker" + query,
-                                    {"Content-Type": ctype}, body, timeout=180)
-        return st, json.loads(b)
+    def start_servers(cls):
+        super().start_servers()
+        cls.dockerd = cls.enter(Dockerd())
+        cls.dockerd.load(docker_archive(IMAGE, [tar_bytes(LAYER1), tar_bytes(LAYER2)],
+                                        IMAGE_CONFIG))
+        cls.CONFIG = dict(cls.ENGINE, **{"docker-socket": cls.dockerd.socket})
 
     def published(self):
         d = os.path.join(self.api.public, ME)
@@ -132,49 +120,48 @@ class EnginePerRequest(EngineHubCase):
         self.assertEqual(self.dockerd.containers(), [])
 
     def test_pull_events_per_layer_and_pulled_image_removed(self):
-        from ocireg import Image, Registry
-        with TempDir() as tmp, Registry(tmp) as reg:
-            big = [tar_bytes(LAYER1), tar_bytes(LAYER2)]
-            img = Image([(t, "gzip") for t in big], IMAGE_CONFIG)
-            reg.push_image("hub/pulled", "v1", img)
-            ref = "%s/hub/pulled:v1" % reg.host
-            st, v = self.post({"image": ref, "engine": "1"}, "?async=1")
-            self.assertEqual(st, 202, v)
-            jid = v["payload"]["job"]
-            events = events_of(self.api, jid)
-            job = self.wait_job(jid, timeout=120)
-            self.assertEqual(job["state"], "done", (job, events))
-            # every layer's end is an event: "(layer i/n: size / size bytes)"
-            ends = {}
-            for e in events:
-                m = LAYER_EVENT.match(e.get("message", ""))
-                if m and m.group(3) == m.group(4):
-                    ends[int(m.group(1))] = (int(m.group(2)), int(m.group(4)))
-            self.assertEqual(sorted(ends), [1, 2], [e.get("message") for e in events])
-            # the sizes the daemon told (it names none for a layer it fetched in one go)
-            sizes = {d["size"] for d in img.layer_descs}
-            told = [n for _, n in ends.values() if n]
-            self.assertTrue(told, events)
-            self.assertLessEqual(set(told), sizes)
-            self.assertIn(max(sizes), told)
-            self.assertEqual({n for n, _ in ends.values()}, {2})
-            self.assertEqual(job["result"]["layers"], 2)
-            name = "%s-hub-pulled-v1.flist" % reg.host.replace(":", "-")
-            self.assertEqual(self.fetch(os.path.join(self.api.public, ME, name))["/run/app.pid"],
-                             b"1\n")
-            self.assertFalse(self.dockerd.has_image(ref), "the pulled image stays")
-            self.assertEqual(self.dockerd.containers(), [])
-            # an image the registry does not have: the daemon's message, nothing published
-            st, v = self.post({"image": "%s/hub/pulled:nosuch" % reg.host, "engine": "1"})
-            self.assertEqual(st, 500, v)
-            self.assertIn("docker daemon: pull %s/hub/pulled:nosuch" % reg.host, v["message"])
-            self.assertNotIn(name.replace("v1", "nosuch"), self.published())
+        from ocireg import Image
+        reg = self.reg
+        img = Image([(tar_bytes(LAYER1), "gzip"), (tar_bytes(LAYER2), "gzip")], IMAGE_CONFIG)
+        reg.push_image("hub/pulled", "v1", img)
+        ref = "%s/hub/pulled:v1" % reg.host
+        st, v = self.post({"image": ref, "engine": "1"}, "?async=1")
+        self.assertEqual(st, 202, v)
+        jid = v["payload"]["job"]
+        events = events_of(self.api, jid)
+        job = self.wait_job(jid, timeout=120)
+        self.assertEqual(job["state"], "done", (job, events))
+        # every layer's end is an event: "(layer i/n: size / size bytes)"
+        ends = {}
+        for e in events:
+            m = LAYER_EVENT.match(e.get("message", ""))
+            if m and m.group(3) == m.group(4):
+                ends[int(m.group(1))] = (int(m.group(2)), int(m.group(4)))
+        self.assertEqual(sorted(ends), [1, 2], [e.get("message") for e in events])
+        # the sizes the daemon told (it names none for a layer it fetched in one go)
+        sizes = {d["size"] for d in img.layer_descs}
+        told = [n for _, n in ends.values() if n]
+        self.assertTrue(told, events)
+        self.assertLessEqual(set(told), sizes)
+        self.assertIn(max(sizes), told)
+        self.assertEqual({n for n, _ in ends.values()}, {2})
+        self.assertEqual(job["result"]["layers"], 2)
+        name = "%s-hub-pulled-v1.flist" % reg.host.replace(":", "-")
+        self.assertEqual(self.fetch(os.path.join(self.api.public, ME, name))["/run/app.pid"],
+                         b"1\n")
+        self.assertFalse(self.dockerd.has_image(ref), "the pulled image stays")
+        self.assertEqual(self.dockerd.containers(), [])
+        # an image the registry does not have: the daemon's message, nothing published
+        st, v = self.post({"image": "%s/hub/pulled:nosuch" % reg.host, "engine": "1"})
+        self.assertEqual(st, 500, v)
+        self.assertIn("docker daemon: pull %s/hub/pulled:nosuch" % reg.host, v["message"])
+        self.assertNotIn(name.replace("v1", "nosuch"), self.published())
 
     def test_option_checked_and_registry_path_by_default(self):
         st, v = self.post({"image": IMAGE, "engine": "maybe"})
         self.assertEqual(st, 400, v)
         self.assertIn("invalid engine option", v["message"])
-        # without the option: the registry path (docker.io is not reachable from here)
+        # without the option: the registry path (the worker itself reaches for localhost:1)
         st, v = self.post({"image": "localhost:1/nothing/here:v1"}, "?async=1")
         self.assertEqual(st, 202, v)
         job = self.wait_job(v["payload"]["job"], timeout=120)

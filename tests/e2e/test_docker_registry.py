@@ -402,48 +402,79 @@ class BasicAuthTls(RegistryCase):
         self.assertFalse(os.path.exists(self.out()))
 
 
-class HubDocker(HubCase):
-    """POST /api/flist/me/docker end to end: a real api and worker convert
-    from a real registry (the layer cache under the hub's workdir)."""
-    CONFIG = {"docker-max-image-size": "1M"}
+def post_docker(api, fields, query="", timeout=120):
+    """POST /api/flist/me/docker with form fields: (status, parsed reply)."""
+    ctype, body = multipart(fields, [])
+    st, _, b = api.request("POST", "/api/flist/me/docker" + query, {"Content-Type": ctype}, body,
+                           timeout=timeout)
+    return st, json.loads(b)
+
+
+class RegistryHubCase(HubCase):
+    """A whole hub and the servers of the test (cls.start_servers: by
+    default one docker-registry, cls.reg) in the directory cls.tmp; every
+    server entered with cls.enter is left in reverse order, even when the
+    hub does not start. No tests of its own."""
 
     @classmethod
     def setUpClass(cls):
         if shutil.which("docker-registry") is None:
             raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
                 else AssertionError("docker-registry missing (deployment/install-deps.sh)")
-        cls.tmp_ctx = TempDir()
-        cls.tmp = cls.tmp_ctx.__enter__()
-        cls.reg = Registry(cls.tmp).__enter__()
-        cls.ts = TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}).__enter__()
-        cls.private = Registry(cls.tmp, auth="token", token_server=cls.ts).__enter__()
-        cls.private.push_user = ("admin", "adminpw")
-        # a second private registry whose credentials are in the configuration
-        cls.configured = Registry(cls.tmp, auth="basic", users={"dave": "dave-pw"}).__enter__()
-        cls.configured.push_user = ("dave", "dave-pw")
-        creds = os.path.join(cls.tmp, "docker-config.json")
-        with open(creds, "w") as f:
-            json.dump({"auths": {cls.configured.host: {"username": "dave", "password": "dave-pw"}}}, f)
-        cls.CONFIG = dict(cls.CONFIG, **{"docker-credentials-file": creds,
-                                         "docker-ca-file": cls.configured.ca})
-        super().setUpClass()
+        cls.entered = []
+        try:
+            cls.tmp = cls.enter(TempDir())
+            cls.start_servers()
+            super().setUpClass()
+        except BaseException:
+            cls.leave()
+            raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            cls.reg.__exit__(None, None, None)
-            cls.private.__exit__(None, None, None)
-            cls.configured.__exit__(None, None, None)
-            cls.ts.__exit__(None, None, None)
-            cls.tmp_ctx.__exit__(None, None, None)
+            cls.leave()
+
+    @classmethod
+    def enter(cls, server):
+        value = server.__enter__()
+        cls.entered.append(server)
+        return value
+
+    @classmethod
+    def leave(cls):
+        while cls.entered:
+            cls.entered.pop().__exit__(None, None, None)
+
+    @classmethod
+    def start_servers(cls):
+        cls.reg = cls.enter(Registry(cls.tmp))
 
     def post(self, fields, query=""):
-        ctype, body = multipart(fields, [])
-        st, _, b = self.api.request("POST", "/api/flist/me/docker" + query,
-                                    {"Content-Type": ctype}, body, timeout=120)
-        return st, json.loads(b)
+        return post_docker(self.api, fields, query)
+
+
+class HubDocker(RegistryHubCase):
+    """POST /api/flist/me/docker end to end: a real api and worker convert
+    from a real registry (the layer cache under the hub's workdir)."""
+    CONFIG = {"docker-max-image-size": "1M"}
+
+    @classmethod
+    def start_servers(cls):
+        cls.reg = cls.enter(Registry(cls.tmp))
+        cls.ts = cls.enter(TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}))
+        cls.private = cls.enter(Registry(cls.tmp, auth="token", token_server=cls.ts))
+        cls.private.push_user = ("admin", "adminpw")
+        # a second private registry whose credentials are in the configuration
+        cls.configured = cls.enter(Registry(cls.tmp, auth="basic", users={"dave": "dave-pw"}))
+        cls.configured.push_user = ("dave", "dave-pw")
+        creds = os.path.join(cls.tmp, "docker-config.json")
+        with open(creds, "w") as f:
+            json.dump({"auths": {cls.configured.host: {"username": "dave", "password": "dave-pw"}}}, f)
+        cls.CONFIG = dict(cls.CONFIG, **{"docker-credentials-file": creds,
+                                         "docker-ca-file": cls.configured.ca})
 
     def test_compat_async_events_and_cache(self):
         img = base_image()
@@ -581,38 +612,18 @@ class HubDocker(HubCase):
 
 
 
-class HubDockerEvict(HubCase):
+class HubDockerEvict(RegistryHubCase):
     """docker-layer-cache-max: the worker bounds the layer cache after each
     conversion (least recently used first; worker/layer_evict.c)."""
     CONFIG = {"docker-layer-cache-max": "1"}
-
-    @classmethod
-    def setUpClass(cls):
-        if shutil.which("docker-registry") is None:
-            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
-                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
-        cls.tmp_ctx = TempDir()
-        cls.tmp = cls.tmp_ctx.__enter__()
-        cls.reg = Registry(cls.tmp).__enter__()
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.reg.__exit__(None, None, None)
-            cls.tmp_ctx.__exit__(None, None, None)
 
     def test_cache_bounded_after_each_job(self):
         self.reg.push_image("evict/app", "v1", base_image())
         cache = os.path.join(self.api.root, "workdir", "layers")
         for _ in range(2):
-            ctype, body = multipart({"image": "%s/evict/app:v1" % self.reg.host}, [])
-            st, _, b = self.api.request("POST", "/api/flist/me/docker?async=1",
-                                        {"Content-Type": ctype}, body, timeout=60)
-            self.assertEqual(st, 202, b)
-            job = self.wait_job(json.loads(b)["payload"]["job"], timeout=60)
+            st, v = self.post({"image": "%s/evict/app:v1" % self.reg.host}, "?async=1")
+            self.assertEqual(st, 202, v)
+            job = self.wait_job(v["payload"]["job"], timeout=60)
             self.assertEqual(job["state"], "done", job)
             # a 1-byte bound: nothing of the cache is left, so nothing is cached next time
             self.assertEqual(job["result"]["layers_cached"], 0)
@@ -623,44 +634,27 @@ class HubDockerEvict(HubCase):
             self.assertIn("layer cache (", f.read())
 
 
-class HubDockerSlow(HubCase):
+class HubDockerSlow(RegistryHubCase):
     """A registry that sends its layers slowly: the job stops at
     job-max-duration during the download, publishes nothing, and leaves no
     partial layer in the cache."""
     CONFIG = {"job-max-duration": "3"}
 
     @classmethod
-    def setUpClass(cls):
-        if shutil.which("docker-registry") is None:
-            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
-                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
-        cls.tmp_ctx = TempDir()
-        cls.tmp = cls.tmp_ctx.__enter__()
-        cls.blobs = BlobServer(rate=64 * 1024).__enter__()
-        cls.reg = Registry(cls.tmp, redirect="http://localhost:%d/" % cls.blobs.port)
-        cls.blobs.root = cls.reg.storage
-        cls.reg.__enter__()
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.reg.__exit__(None, None, None)
-            cls.blobs.__exit__(None, None, None)
-            cls.tmp_ctx.__exit__(None, None, None)
+    def start_servers(cls):
+        cls.blobs = cls.enter(BlobServer(rate=64 * 1024))
+        reg = Registry(cls.tmp, redirect="http://localhost:%d/" % cls.blobs.port)
+        cls.blobs.root = reg.storage
+        cls.reg = cls.enter(reg)
 
     def test_slow_download_stops_at_job_max_duration(self):
         img = Image([(make_tar([("big", os.urandom(2 << 20))]), "gzip")])
         self.reg.push_image("slow/app", "v1", img)
         t = time.time()
-        ctype, body = multipart({"image": "%s/slow/app:v1" % self.reg.host}, [])
-        st, _, b = self.api.request("POST", "/api/flist/me/docker", {"Content-Type": ctype}, body,
-                                    timeout=60)
-        self.assertEqual(st, 500, b)
+        st, v = self.post({"image": "%s/slow/app:v1" % self.reg.host})
+        self.assertEqual(st, 500, v)
         self.assertIn("layer downloads stopped: the job ran longer than job-max-duration (3 s)",
-                      json.loads(b)["message"])
+                      v["message"])
         self.assertLess(time.time() - t, 15)
         self.assertFalse([n for n in os.listdir(os.path.join(self.api.public, ME)) if "slow" in n])
         cache = os.path.join(self.api.root, "workdir", "layers", "sha256")
