@@ -60,6 +60,7 @@ typedef struct docker_run {
     char (*layer_id)[ENGINE_LAYER_ID_MAX];
     uint64_t *layer_total;
     unsigned char *layer_end;   /* its end was sent */
+    int engine;                 /* the engine path: docker-max-image-size checked here */
 } docker_run;
 
 /* "%.1f KB" below 2048 bytes, else "%.0f MB", as the original prints. */
@@ -171,7 +172,8 @@ static void on_apply(void *ud, uint64_t done, uint64_t total)
 }
 
 /* Downloads stop when the job was taken over, the worker stops hard, or
- * job-max-duration is over. */
+ * job-max-duration is over; on the engine path also when the layers the
+ * daemon announced are over docker-max-image-size. */
 static hub_code on_cancel(void *ud, char *why, size_t n)
 {
     docker_run *d = ud;
@@ -183,6 +185,12 @@ static hub_code on_cancel(void *ud, char *why, size_t n)
     if (atomic_load(&c->ws->hard_stop)) {
         snprintf(why, n, "the worker is stopping");
         return HUB_E_UNAVAILABLE;
+    }
+    uint64_t max_image = c->ws->cfg->docker_max_image_size;
+    if (d->engine && max_image && d->total > max_image) {
+        snprintf(why, n, "image layers over the limit: %llu bytes > docker-max-image-size %llu",
+                 (unsigned long long)d->total, (unsigned long long)max_image);
+        return HUB_E_TOO_LARGE;
     }
     int max_s = c->ws->cfg->job_max_duration;
     if (max_s && util_mono_ms() - c->started_ms > (int64_t)max_s * 1000) {
@@ -219,6 +227,7 @@ static int build_engine(docker_run *d, flist_writer *w, const char *image, const
     };
     /* the export is the one "layer" applied: its progress is "applying" */
     d->applying = 0;
+    d->engine = 1;
     docker_engine_info ei;
     int rc = docker_engine_convert(w, image, &eo, &ei, err);
     d->t_phase[OCI_PHASE_APPLYING] = d->t_phase[OCI_PHASE_PULLING];

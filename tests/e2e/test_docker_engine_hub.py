@@ -188,6 +188,25 @@ class EngineUnreachable(EngineHubCase):
                           n.startswith(".tmp-job-")], [])
 
 
+class EngineLimit(EngineHubCase):
+    """docker-max-image-size holds on the engine path too: the pull stops
+    once the layers the daemon announced are over it."""
+    ENGINE = {"docker-engine": "default", "docker-max-image-size": "1M"}
+
+    def test_pull_over_the_image_size_limit(self):
+        from ocireg import Image, make_tar
+        img = Image([(make_tar([("big", os.urandom(3 << 20))]), "gzip")])
+        self.reg.push_image("hub/big", "v1", img)
+        ref = "%s/hub/big:v1" % self.reg.host
+        st, v = self.post({"image": ref})
+        self.assertEqual(st, 500, v)
+        self.assertIn("image layers over the limit: ", v["message"])
+        self.assertIn("bytes > docker-max-image-size 1048576", v["message"])
+        self.assertFalse([n for n in self.published() if "big" in n])
+        self.assertFalse(self.dockerd.has_image(ref))
+        self.assertEqual(self.dockerd.containers(), [])
+
+
 class EngineSlow(EngineHubCase):
     """The daemon pulls from a registry that sends its layer slowly: the
     job stops at job-max-duration, publishes nothing, leaves no container."""
