@@ -159,13 +159,15 @@ static void on_engine_pull(void *ud, const char *status, const char *id, uint64_
 static void on_apply(void *ud, uint64_t done, uint64_t total)
 {
     docker_run *d = ud;
-    uint64_t t = total ? total : d->total;
+    /* the registry path's layers sum to d->total; the engine's export has
+     * no size of its own (the pulled bytes are compressed) */
+    uint64_t t = total || d->engine ? total : d->total;
     char a[SIZE_TEXT], b[SIZE_TEXT], msg[128];
     size_text(done, a);
     size_text(t, b);
     if (t)
         snprintf(msg, sizeof msg, "Applying layers [%s / %s]", a, b);
-    else   /* the engine's export of an image it had: no size known */
+    else   /* the engine's export: no size known */
         snprintf(msg, sizeof msg, "Applying layers [%s]", a);
     int p = P_PULL_HI + (int)(t ? (uint64_t)(P_APPLY_HI - P_PULL_HI) * (done > t ? t : done) / t : 0);
     job_watch_progress(d->c->watch, p, msg);
