@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "hub_err.h"
+#include "log.h"
 #include "queue.h"
 #include "repo.h"
 
@@ -77,6 +78,8 @@ struct api_req {
     int counted;                   /* counted in /metrics (api_count_request) */
     int metric_status;             /* the status /metrics counts when it differs
                                       from the wire's (0: the same) */
+    char request_id[LOG_REQUEST_ID_MAX + 1]; /* X-Request-Id if sane, else generated */
+    long long reply_bytes;         /* body bytes of the reply (access log); -1 unknown */
     /* bodies */
     api_upload *upload;            /* multipart uploads */
     char *body;                    /* small bodies (merge JSON, urlencoded) */
@@ -88,6 +91,12 @@ struct api_req {
     uint64_t drained;              /* body bytes dropped since */
     int force_async;               /* answer 202 whatever the request asks (web forms) */
     char *scratch;                 /* a route argument a handler made (freed with r) */
+    const char *body_ctype;        /* the Content-Type of r->body when a handler
+                                      rewrote it (NULL: the request's) */
+    int capture;                   /* api_json keeps the reply in captured
+                                      instead of sending it (web_compat.c) */
+    int captured_status;
+    json_t *captured;              /* the kept reply (freed with r) */
     /* compatibility-mode wait */
     api_wait *wait;
 };
@@ -105,6 +114,10 @@ void api_count_request(api_req *r);
  * ownership of resp. */
 enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp);
 
+/* Notes the body size of the reply about to be queued, for the access log
+ * (replies built by the helpers below note it themselves). */
+void api_set_reply_bytes(api_req *r, long long n);
+
 /* Queues a shared (cached) response without consuming it; the response
  * must already carry the CORS header. */
 enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *resp);
@@ -114,7 +127,9 @@ enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *
 struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len);
 
 /* E-JSON reply of value v (stolen): Python json.dumps spacing, ASCII
- * escapes, trailing "\n", Content-Type: application/json. */
+ * escapes, trailing "\n", Content-Type: application/json. When r->capture is set,
+ * nothing is sent: v and status are kept in r->captured and
+ * r->captured_status for the handler to answer in its own form. */
 enum MHD_Result api_json(api_req *r, int status, json_t *v);
 
 /* The envelope of HUB-API.md §3: {"status": "success"[, "payload": p]}
@@ -123,6 +138,10 @@ enum MHD_Result api_success(api_req *r, json_t *payload);
 
 /* {"status": "error", "message": msg} with status. */
 enum MHD_Result api_error(api_req *r, int status, const char *msg);
+
+/* F-JSON (§2.3) reply of v (stolen): sorted keys, ASCII escapes, compact
+ * (indented in debug mode), trailing "\n". */
+enum MHD_Result api_fjson(api_req *r, int status, json_t *v);
 
 /* F-JSON {"message": msg, "status": "error"} (sorted keys) with status. */
 enum MHD_Result api_ferror(api_req *r, int status, const char *msg);

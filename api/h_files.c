@@ -172,6 +172,7 @@ static enum MHD_Result send_flist(api_req *r, const char *repo, const char *tag,
         snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     }
+    api_set_reply_bytes(r, status == 304 || size == 0 ? 0 : (long long)(to - from + 1));
     return api_respond(r, status, resp);
 }
 

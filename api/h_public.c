@@ -28,6 +28,10 @@
 /* cache helpers                                                       */
 /* ------------------------------------------------------------------ */
 
+/* What a cached reply costs beyond its body (the response object and its
+ * headers); a hit's body size is the item's size less this. */
+#define REPLY_ITEM_OVERHEAD 512
+
 static void destroy_response(void *p)
 {
     MHD_destroy_response(p);
@@ -42,6 +46,7 @@ int inspect_cached_reply(api_req *r, const char *key, const struct stat *st, int
                                      atomic_load(&r->srv->generation));
     if (!it)
         return 0;
+    api_set_reply_bytes(r, (long long)(it->size - REPLY_ITEM_OVERHEAD));
     *ret = api_respond_shared(r, 200, (struct MHD_Response *)it->data);
     cache_release(r->srv->cache, it);
     return 1;
@@ -57,9 +62,10 @@ enum MHD_Result inspect_store_reply(api_req *r, const char *key, const struct st
     cache_ident id;
     cache_ident_from_stat(&id, st);
     const cache_item *it = cache_put(r->srv->cache, key, &id, atomic_load(&r->srv->generation), resp,
-                                     len + 512, destroy_response);
+                                     len + REPLY_ITEM_OVERHEAD, destroy_response);
     if (!it)
         return api_page(r, 500);
+    api_set_reply_bytes(r, (long long)len);
     enum MHD_Result ret = api_respond_shared(r, status, (struct MHD_Response *)it->data);
     cache_release(r->srv->cache, it);
     return ret;

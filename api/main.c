@@ -5,6 +5,8 @@
  *                                             print an API token for USER
  *   flist-hub-api routes                      print the route table
  *   flist-hub-api config-defaults             print every key and default
+ *   flist-hub-api config-import CONFIG.PY     convert the original hub's
+ *                                             config.py (printed on stdout)
  *
  * The configuration file is -c FILE, else $HUB_CONFIG, else none (defaults
  * and HUB_* environment variables only).
@@ -19,6 +21,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "config_import.h"
 #include "hub_signal.h"
 #include "log.h"
 #include "repo.h"
@@ -33,6 +36,7 @@ static void usage(FILE *out)
             "       flist-hub-api [-c FILE] token USER [--ttl SECONDS]\n"
             "       flist-hub-api routes\n"
             "       flist-hub-api config-defaults\n"
+            "       flist-hub-api config-import CONFIG.PY   (the original hub's; to stdout)\n"
             "token --ttl SECONDS: the token expires after SECONDS (default: never,\n"
             "or token-max-age when set).\n"
             "The configuration file is -c FILE, else $HUB_CONFIG; every key can be\n"
@@ -87,8 +91,11 @@ static int serve(hub_config *cfg)
     hub_err err = {0};
     static api_server srv;
     log_level lvl;
+    log_format fmt;
     if (log_level_parse(cfg->log_level, &lvl) == 0)
         log_set_level(lvl);
+    if (log_format_parse(cfg->log_format, &fmt) == 0)
+        log_set_format(fmt);
 
     /* every thread inherits this mask: signals are taken by sigwait only */
     sigset_t set;
@@ -131,6 +138,18 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "config-defaults") == 0) {
         config_print_defaults(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "config-import") == 0) {
+        hub_err ierr = {0};
+        if (i + 2 != argc) {
+            usage(stderr);
+            return 2;
+        }
+        if (config_import_file(argv[i + 1], stdout, stderr, &ierr) < 0) {
+            fprintf(stderr, "flist-hub-api: config-import: %s\n", ierr.msg);
+            return 1;
+        }
         return 0;
     }
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "token") != 0) {

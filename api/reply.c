@@ -15,6 +15,8 @@ enum MHD_Result api_respond(api_req *r, int status, struct MHD_Response *resp)
         return MHD_NO;
     if (!MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (r->request_id[0] && !MHD_get_response_header(resp, "X-Request-Id"))
+        MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -38,6 +40,11 @@ enum MHD_Result api_respond_shared(api_req *r, int status, struct MHD_Response *
     return ret;
 }
 
+void api_set_reply_bytes(api_req *r, long long n)
+{
+    r->reply_bytes = n;
+}
+
 struct MHD_Response *api_shared_response(const char *ctype, const char *text, size_t len)
 {
     struct MHD_Response *resp =
@@ -57,12 +64,19 @@ static enum MHD_Result queue_buffer(api_req *r, int status, const char *ctype, c
         free(buf);
         return MHD_NO;
     }
+    r->reply_bytes = (long long)len;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     return api_respond(r, status, resp);
 }
 
 enum MHD_Result api_json(api_req *r, int status, json_t *v)
 {
+    if (r->capture && v) {
+        json_decref(r->captured);
+        r->captured = v;
+        r->captured_status = status;
+        return MHD_YES;
+    }
     size_t len;
     char *text = v ? flist_reply_dump(v, &len) : NULL;
     json_decref(v);
@@ -87,7 +101,11 @@ enum MHD_Result api_error(api_req *r, int status, const char *msg)
 
 enum MHD_Result api_ferror(api_req *r, int status, const char *msg)
 {
-    json_t *v = json_pack("{s:s, s:s}", "message", msg ? msg : "", "status", "error");
+    return api_fjson(r, status, json_pack("{s:s, s:s}", "message", msg ? msg : "", "status", "error"));
+}
+
+enum MHD_Result api_fjson(api_req *r, int status, json_t *v)
+{
     int flags = JSON_ENSURE_ASCII | JSON_SORT_KEYS |
                 (r->srv->cfg.debug ? JSON_INDENT(2) : JSON_COMPACT);
     char *text = v ? json_dumps(v, flags) : NULL;

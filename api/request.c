@@ -89,6 +89,7 @@ void request_free(api_req *r)
     for (int i = 0; i < r->nsegs; i++)
         free(r->segs[i]);
     free(r->scratch);
+    json_decref(r->captured);
     free(r->path);
     upload_free(r->upload);
     free(r->body);

@@ -181,14 +181,17 @@ static int keep_small_body(api_req *r, const char *data, size_t n)
  * keeps the connection alive only then), except early refusals of request
  * bodies (auth, size), which close the connection on purpose; refusals
  * found mid-body wait for its end (refuse_body). */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
 {
     api_server *srv = cls;
     api_req *r = *con_cls;
     hub_err err = {0};
 
+    if (r)
+        log_set_request_id(r->request_id);   /* this thread's lines carry it */
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
@@ -201,9 +204,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->is_head = strcmp(method, "HEAD") == 0;
         r->t0_ns = api_now_ns();
         r->status = 500;
+        r->reply_bytes = -1;
+        /* the caller's id when it is sane (a proxy's), else a new one */
+        const char *rid = api_header(r, "X-Request-Id");
+        if (rid && log_request_id_valid(rid))
+            snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+        else
+            log_request_id_new(r->request_id, sizeof r->request_id);
         /* the headers are in: a body follows, or the request is served */
         const char *te = api_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         conn_guard_phase(conn, content_length(r) > 0 || te ? CONN_BODY : CONN_SERVING);
+        log_set_request_id(r->request_id);
         if (request_split_path(r, url) < 0)
             r->route_rc = -1;
         else
@@ -290,6 +301,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r->route->fn(r);
 }
 
+/* The access handler as MHD calls it: handle_request with the request's id
+ * set on this thread for its log lines (and the jobs it creates), cleared
+ * after. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    enum MHD_Result ret = handle_request(cls, conn, url, method, version, upload_data,
+                                         upload_data_size, con_cls);
+    log_set_request_id(NULL);
+    return ret;
+}
+
 void api_count_request(api_req *r)
 {
     if (r->counted)
@@ -304,6 +328,26 @@ void api_count_request(api_req *r)
         metrics_uploaded(r->srv->metrics, r->upload->body_bytes);
 }
 
+/* The access log: one line per request, at its end (route, status, body
+ * bytes, duration, request id). */
+static void access_log(api_req *r, enum MHD_RequestTerminationCode toe)
+{
+    int status = r->replied ? r->status : 499;
+    long long us = (long long)((api_now_ns() - r->t0_ns) / 1000);
+    log_field f[] = {
+        {.key = "method", .str = r->method ? r->method : "-"},
+        {.key = "path", .str = r->path ? r->path : "-"},
+        {.key = "route", .str = r->route ? r->route->pattern : "-"},
+        {.key = "status", .num = status},
+        {.key = "bytes", .num = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? -1
+                                : r->is_head ? 0 : r->reply_bytes},
+        {.key = "duration_us", .num = us},
+    };
+    log_set_request_id(r->request_id);
+    log_msg_fields(HUB_LOG_INFO, f, sizeof f / sizeof f[0], "access");
+    log_set_request_id(NULL);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -313,6 +357,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     api_count_request(r);
+    access_log(r, toe);
     request_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&g_inflight, 1);

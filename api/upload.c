@@ -286,7 +286,7 @@ static char *multipart_field(const char *ctype, const char *body, size_t len, co
 
 char *form_field(api_req *r, const char *name)
 {
-    const char *ctype = api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ctype = r->body_ctype ? r->body_ctype : api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!r->body || !ctype)
         return NULL;
     if (strncasecmp(ctype, "multipart/form-data", 19) == 0)

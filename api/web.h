@@ -75,12 +75,22 @@ int web_find_root(const char *configured, char *out, size_t n, hub_err *err);
 /* Length of a CSRF token (hex characters). */
 #define WEB_CSRF_LEN 64
 
+/* The message of a refused post of the original's forms (403). */
+#define WEB_CROSS_SITE_MSG "cross-site form post refused: post the form from this hub's own pages"
+
 /* The web gate of §12.8 for r, plus, for any method but GET and HEAD, the
- * CSRF check (the X-CSRF-Token header must equal the hub-csrf cookie).
- * Returns 0 with r->auth filled (the session's user), or the status to give:
- * 302 with *location "/readonly" or "/login-method", or 403 with *location
- * NULL (missing or wrong CSRF token). */
+ * CSRF check: with an X-CSRF-Token header, it must equal the hub-csrf
+ * cookie; without one (the original's forms, web_form_compat), nothing
+ * may say the post comes from another site (Sec-Fetch-Site, Origin,
+ * Referer: web_session.c). Returns 0 with r->auth filled (the session's
+ * user), or the status to give: 302 with *location "/readonly" or
+ * "/login-method", or 403 with *location NULL (missing or wrong CSRF
+ * token) or WEB_CROSS_SITE_MSG (a cross-site post). */
 int web_gate(api_req *r, const char **location);
+
+/* 1 when r is a post of the original hub's forms (HUB-API.md §9): it
+ * carries no X-CSRF-Token header, which our own pages always send. */
+int web_form_compat(api_req *r);
 
 /* The reply of a refused web gate (web_gate's status and location). */
 enum MHD_Result web_refuse(api_req *r, int status, const char *location);
@@ -89,6 +99,31 @@ enum MHD_Result web_refuse(api_req *r, int status, const char *location);
  * fresh random one (*fresh = 1: the reply must set the cookie). token has
  * WEB_CSRF_LEN + 1 bytes. */
 void web_csrf_token(api_req *r, char token[WEB_CSRF_LEN + 1], int *fresh);
+
+/* ---- web_compat.c: the original's form posts (HUB-API.md §9) ---- */
+
+/* The fields of a small form body (r->body; urlencoded or multipart, as
+ * the request's Content-Type says; any other type gives no field) as a new
+ * JSON object {name: [value, ...]} in body order; file parts are left out.
+ * NULL when the body is malformed, not UTF-8, holds a NUL or too many
+ * fields, or out of memory. */
+json_t *web_form_parse(api_req *r);
+
+/* The first value of field name in a web_form_parse result, or NULL
+ * (form NULL ok). Borrowed from form. */
+const char *web_form_value(json_t *form, const char *name);
+
+/* Replaces r->body by the urlencoded form "image=<image>" (the docker
+ * route's field) and sets r->body_ctype. Returns 0 or -1 (out of memory). */
+int web_form_set_image(api_req *r, const char *image);
+
+/* The handlers of the original's form posts (web_form_compat): POST
+ * /upload, /upload-flist, /merge, /docker-convert answered as §9.2-§9.5
+ * say (web_compat.c). */
+enum MHD_Result web_compat_upload(api_req *r);
+enum MHD_Result web_compat_upload_flist(api_req *r);
+enum MHD_Result web_compat_merge(api_req *r);
+enum MHD_Result web_compat_docker(api_req *r);
 
 /* ---- web_pages.c: replies ---- */
 

@@ -18,7 +18,7 @@
 /* The pages the api renders: pages/<name>.html must exist in the root. */
 static const char *const PAGES[] = {
     "home", "repo", "tag", "search", "preview", "upload", "upload-flist", "merge",
-    "docker", "token", "login-method", "readonly", "notfound",
+    "docker", "token", "login-method", "readonly", "notfound", "done",
 };
 #define NPAGES (sizeof PAGES / sizeof PAGES[0])
 

@@ -24,7 +24,12 @@ PKGS=(
   docker-registry apache2-utils
   # engine path of the converter: a real dockerd the tests start (tests/e2e/dockerd.py)
   docker.io
+  # deployment tests (tests/deploy): a private dockerd, compose, debootstrap'd
+  # image bases; kubectl (kubernetes-client) for `kubectl kustomize`, unless
+  # one is installed already
+  docker.io docker-compose debootstrap python3-yaml
 )
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

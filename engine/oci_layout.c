@@ -174,7 +174,7 @@ static json_t *json_fd(int fd, const char *what, hub_err *err)
 static json_t *blob_json(int dirfd, json_t *desc, const char *what, hub_err *err)
 {
     const char *digest;
-    uint64_t size;
+    uint64_t size = 0;
     if (descriptor(desc, what, &digest, &size, err) != 0)
         return NULL;
     if (size > OCI_LAYOUT_JSON_MAX) {
@@ -273,7 +273,7 @@ static int load_manifest(int dirfd, json_t *man, oci_layout_image *img, hub_err 
             return hub_err_setc(err, HUB_E_INVALID, "layer %zu: unsupported media type %s",
                                 i + 1, mt ? mt : "(none)");
         const char *digest;
-        uint64_t size;
+        uint64_t size = 0;
         if (descriptor(d, "layer", &digest, &size, err) != 0)
             return -1;
         oci_layer *l = &img->layers[i];

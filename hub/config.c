@@ -75,6 +75,7 @@ static int check_listen_addr(const hub_config *c, const config_key *k, char *why
 static int check_redis_url(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_extensions(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_log_level(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_log_format(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_readable_file(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_host(const hub_config *c, const config_key *k, char *why, size_t n);
@@ -189,6 +190,7 @@ static const config_key KEYS[] = {
     {KEY("housekeeping-interval", KT_INT, "600", housekeeping_interval), .min = 1, .max = 86400},
     {KEY("spool-orphan-age", KT_INT, "600", spool_orphan_age), .min = 60, .max = 86400 * 30},
     {KEY("log-level", KT_STRING, "info", log_level), .check = check_log_level},
+    {KEY("log-format", KT_STRING, "text", log_format), .check = check_log_format},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -264,6 +266,12 @@ static int check_log_level(const hub_config *c, const config_key *k, char *why, 
 {
     static const char *const levels[] = {"debug", "info", "warn", "warning", "error", NULL};
     return one_of(str_field(c, k), levels, "debug, info, warn or error", why, n);
+}
+
+static int check_log_format(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    return one_of(str_field(c, k), formats, "text or json", why, n);
 }
 
 static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n)

@@ -143,6 +143,7 @@ typedef struct hub_config {
                                      queued or running job names is removed (600) */
 
     char *log_level;              /* log-level: debug|info|warn|error */
+    char *log_format;             /* log-format: text|json */
 } hub_config;
 
 /* Loads the configuration: defaults, then `path` (NULL = no file; a path

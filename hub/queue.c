@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "backend.h"
+#include "log.h"
 #include "queue_run.h"
 #include "util.h"
 
@@ -290,6 +291,7 @@ static const char create_lua[] =
     "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'user', ARGV[3],"
     " 'state', 'queued', 'progress', '0', 'message', '', 'input', ARGV[4],"
     " 'created', ARGV[5], 'attempts', '0')\n"
+    "if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'request_id', ARGV[6]) end\n"
     "return redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])\n";
 
 int queue_job_create(queue *q, const char *type, const char *user,
@@ -307,8 +309,8 @@ int queue_job_create(queue *q, const char *type, const char *user,
     job_key(key, id);
     fmt_ll(now, (long long)time(NULL));
     const char *argv[] = {"EVAL", create_lua, "2", key, QUEUE_STREAM,
-                          id, type, user, in, now};
-    redisReply *r = run(q, err, 10, argv);
+                          id, type, user, in, now, log_request_id()};
+    redisReply *r = run(q, err, 11, argv);
     free(in);
     if (!r)
         return hub_err_prefix(err, "queue job create");
@@ -319,7 +321,7 @@ int queue_job_create(queue *q, const char *type, const char *user,
 
 static const char *const job_fields[] = {
     "id", "type", "user", "state", "progress", "message", "input", "result",
-    "error", "error_code", "created", "started", "finished", "attempts",
+    "error", "error_code", "created", "started", "finished", "attempts", "request_id",
 };
 
 static int is_int_field(const char *f)
@@ -689,6 +691,15 @@ int queue_job_states(queue *q, const char *const *ids, size_t n, char (*states)[
     return rc;
 }
 
+/* Every event entry carries the job's request id (field request_id) when
+ * the job has one: the scripts below append it to their XADD. */
+#define RID_LUA "local rid = redis.call('HGET', KEYS[1], 'request_id')\n"
+#define RID_ARGS "unpack(rid and {'request_id', rid} or {})"
+
+static const char event_lua[] =
+    RID_LUA
+    "return redis.call('XADD', KEYS[2], '*', 'data', ARGV[1], " RID_ARGS ")\n";
+
 int queue_event_add(queue *q, const char *id, const json_t *event,
                     char *entry_out, hub_err *err)
 {
@@ -699,10 +710,11 @@ int queue_event_add(queue *q, const char *id, const json_t *event,
     char *data = event ? json_dumps(event, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (!data)
         return hub_err_set(err, "queue: cannot encode the event");
-    char key[KEY_MAX];
-    events_key(key, id);
-    const char *argv[] = {"XADD", key, "*", "data", data};
-    redisReply *r = run(q, err, 5, argv);
+    char key[KEY_MAX], ekey[KEY_MAX];
+    job_key(key, id);
+    events_key(ekey, id);
+    const char *argv[] = {"EVAL", event_lua, "2", key, ekey, data};
+    redisReply *r = run(q, err, 6, argv);
     free(data);
     if (!r)
         return hub_err_prefix(err, "queue event of %s", id);
@@ -1170,7 +1182,8 @@ int queue_job_start(queue *q, const char *id, long long now,
 
 static const char progress_lua[] =
     "redis.call('HSET', KEYS[1], 'progress', ARGV[1], 'message', ARGV[2])\n"
-    "return redis.call('XADD', KEYS[2], '*', 'data', ARGV[3])\n";
+    RID_LUA
+    "return redis.call('XADD', KEYS[2], '*', 'data', ARGV[3], " RID_ARGS ")\n";
 
 int queue_job_progress(queue *q, const char *id, int progress,
                        const char *message, hub_err *err)
@@ -1211,7 +1224,8 @@ static const char finish_lua[] =
     "else\n"
     "  redis.call('HSET', KEYS[1], 'error', ARGV[3], 'error_code', ARGV[7])\n"
     "end\n"
-    "redis.call('XADD', KEYS[2], '*', 'data', ARGV[5], 'final', '1')\n"
+    RID_LUA
+    "redis.call('XADD', KEYS[2], '*', 'data', ARGV[5], 'final', '1', " RID_ARGS ")\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
     "redis.call('HINCRBY', KEYS[3], ARGV[1] == 'done' and 'jobs-done' or 'jobs-failed', 1)\n"

@@ -5,14 +5,17 @@
  *   hub:job:<id>         hash: id, type, user, state, progress, message,
  *                        input (JSON), result (JSON), error, error_code, created,
  *                        started, finished, attempts (times are unix
- *                        seconds); expires job-ttl (QUEUE_JOB_TTL) after
- *                        the end
+ *                        seconds), request_id (the creating thread's
+ *                        log_request_id, when it has one); expires job-ttl
+ *                        (QUEUE_JOB_TTL) after the end
  *   hub:jobs             stream of {id}, consumer group "workers"
  *   hub:jobs:dead        dead letters {id, entry, deliveries, reason}
  *   hub:job:<id>:events  stream, one entry per event, field data = the event
  *                        JSON of HUB-API.md §10; the last event of a job also
  *                        has the field final = "1" (written by
- *                        queue_job_finish together with the final state).
+ *                        queue_job_finish together with the final state);
+ *                        every entry also has the field request_id when the
+ *                        job's hash has one.
  *   hub:stats            hash of counters since the queue began: jobs-done,
  *                        jobs-failed (HINCRBY by queue_job_finish in the same
  *                        script, once per job: only the call that ends it;
@@ -81,7 +84,8 @@ int queue_entry_id_valid(const char *s);
 
 /* Creates a job: a new UUID4 id, the hash (id, type, user, state=queued,
  * progress=0, message="", input = JSON text of input (NULL: {}), created =
- * now, attempts=0), then XADD hub:jobs * id <id>. type is "upload",
+ * now, attempts=0, request_id = log_request_id() of the calling thread when
+ * set), then XADD hub:jobs * id <id>. type is "upload",
  * "upload-flist", "merge" or "docker". Writes the id into id_out. Returns 0
  * or -1 with err. */
 int queue_job_create(queue *q, const char *type, const char *user,

@@ -69,6 +69,9 @@ int main(int argc, char **argv)
     log_level level;
     if (cfg.log_level && log_level_parse(cfg.log_level, &level) == 0)
         log_set_level(level);
+    log_format format;
+    if (cfg.log_format && log_format_parse(cfg.log_format, &format) == 0)
+        log_set_format(format);
     static worker_settings ws;
     if (worker_settings_init(&ws, &cfg, &err) != 0 || config_make_dirs(&cfg, &err) != 0) {
         fprintf(stderr, "flist-hub-worker: configuration: %s\n", err.msg);

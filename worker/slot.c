@@ -186,10 +186,13 @@ static void run_claim(worker_slot *s, queue **qp, const queue_claim *c)
     const char *type = json_string_value(json_object_get(job, "type"));
     const char *user = json_string_value(json_object_get(job, "user"));
     const json_t *input = json_object_get(job, "input");
+    /* the api request's id: on every line this thread logs for the job */
+    log_set_request_id(json_string_value(json_object_get(job, "request_id")));
     job_watch *watch = job_watch_start(s->ws, s->consumer, c->entry_id, c->job_id, &err);
     if (!watch) {
         log_warn("job %s: %s (left for a retry)", c->job_id, err.msg);
         json_decref(job);
+        log_set_request_id(NULL);
         return;
     }
     long long t0 = util_mono_ms();
@@ -232,6 +235,7 @@ out:
     json_decref(result);
     json_decref(final_event);
     json_decref(job);
+    log_set_request_id(NULL);
 }
 
 void *worker_slot_main(void *arg)

@@ -308,6 +308,59 @@ flows.docker = async (ctx, xss) => {
   await noXss(page, xss);
 };
 
+// The original hub's own HTML forms (plain form posts: no script, no CSRF
+// token, its field names), submitted by the browser from the hub's pages:
+// answered as the original answers them (HUB-API.md §9.4, §9.5). The same
+// form on a page of another origin is refused (403) by the cross-site check.
+async function addForm(page, action, fields) {
+  await page.evaluate(([a, fs]) => {
+    const f = document.createElement('form');
+    f.method = 'post';
+    f.action = a;
+    f.id = 'original-form';
+    for (const [k, v] of fs) {
+      const i = document.createElement('input');
+      i.type = 'hidden';
+      i.name = k;
+      i.value = v;
+      f.appendChild(i);
+    }
+    document.body.appendChild(f);
+  }, [action, fields]);
+}
+
+async function submitForm(page) {
+  const [resp] = await Promise.all([
+    page.waitForNavigation(),
+    page.evaluate(() => document.getElementById('original-form').submit()),
+  ]);
+  return resp;
+}
+
+flows.originalForms = async (ctx, xss) => {
+  const page = await newPage(ctx, xss);
+  await page.goto(cfg.base + '/merge');
+  await addForm(page, '/merge', cfg.mergeSources.map((s) => ['flists[]', s]).concat([['name', cfg.originalMergeName]]));
+  let resp = await submitForm(page);
+  eq(resp.status(), 200, 'the original merge form: status');
+  await waitText(page, 'main', 'Well done', 'the original merge form');
+  await waitText(page, '#done-file', cfg.originalMergeName + '.flist', 'the original merge form: the flist');
+  await page.goto(cfg.base + '/docker-convert');
+  await addForm(page, '/docker-convert', [['docker-input', '']]);
+  resp = await submitForm(page);
+  eq(resp.status(), 200, 'the original docker form: status');
+  await waitText(page, '#form-oops', 'Oops: missing docker image name', 'the original docker form');
+  check(await page.locator('#form-oops').isVisible(), 'the message is visible');
+  await noXss(page, xss);
+  // the same merge form on a page that is not the hub's (about:blank: Origin null)
+  const other = await newPage(ctx, xss);
+  await other.setContent('<p>another site</p>');
+  await addForm(other, cfg.base + '/merge', [['flists[]', cfg.mergeSources[0]], ['name', 'crosssite']]);
+  resp = await submitForm(other);
+  eq(resp.status(), 403, 'a cross-site post of the original form');
+  check((await other.content()).includes('cross-site form post refused'), 'the refusal says why');
+};
+
 flows.login = async (ctx, xss) => {
   const page = await newPage(ctx, xss);
   const base = cfg.authBase;
@@ -401,7 +454,8 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 const failures = [];
-const order = ['browse', 'search', 'preview', 'upload', 'uploadFlist', 'merge', 'docker', 'login', 'readonly', 'phone'];
+const order = ['browse', 'search', 'preview', 'upload', 'uploadFlist', 'merge', 'docker', 'originalForms', 'login', 'readonly',
+  'phone'];
 if (cfg.dockerOkImage) order.push('dockerOk');
 for (const name of order) {
   if (only && !only.includes(name)) continue;

@@ -4,11 +4,17 @@ root, pid file and socket in a temporary directory; stopped by its pid
 (then containerd's, if it outlived it), its data root unmounted, the
 directory removed, even when a test fails. Also a small client of the
 Engine API over the socket (http.client on a unix socket) and writers of
-docker-archive tars for `POST /images/load`.
+docker-archive tars for `POST /images/load`, and Debian's docker CLI on
+the socket (the deployment tests: images, compose).
 
     with Dockerd() as d:
         d.load(docker_archive("img:v1", layers, config))
         d.json("GET", "/images/img:v1/json")
+        d.docker("images")          # the CLI; d.env() for docker-compose
+
+User-defined networks (compose's) work: containers reach each other by
+name, and published ports reach them from the host (docker-proxy; without
+iptables there is no NAT to the outside, which nothing here needs).
 """
 import base64
 import hashlib
@@ -27,15 +33,26 @@ import time
 from hublib import Process
 
 API = "/v1.41"
+# Debian's client, not whatever else is first on PATH
+DOCKER = "/usr/bin/docker"
 
 
 def dockerd_missing():
     """Why no dockerd can run here, or None."""
-    if not shutil.which("dockerd"):
+    if not shutil.which("dockerd", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin"):
         return "dockerd not found (Debian package docker.io, deployment/install-deps.sh)"
     if os.geteuid() != 0:
         return "dockerd needs root"
     return None
+
+
+def best_storage_driver():
+    """overlay2 where the kernel has overlay (a layer costs its diff), else
+    vfs (every layer a full copy: slow with large bases); HUB_DOCKER_STORAGE
+    overrides. The converter's tests keep vfs, which runs anywhere."""
+    with open("/proc/filesystems") as f:
+        has_overlay = "overlay" in f.read()
+    return os.environ.get("HUB_DOCKER_STORAGE") or ("overlay2" if has_overlay else "vfs")
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -55,21 +72,25 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class Dockerd:
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), storage_driver="vfs"):
         self.dir = None
         self.proc = None
         self.extra_args = list(extra_args)
+        self.storage_driver = storage_driver
 
     @property
     def socket(self):
         return os.path.join(self.dir, "docker.sock")
+
+    sock = socket
 
     def start(self, timeout=60):
         why = dockerd_missing()
         if why:
             raise RuntimeError(why)
         self.dir = tempfile.mkdtemp(prefix="hub-dockerd-")
-        argv = ["dockerd", "--storage-driver", "vfs", "--bridge=none", "--iptables=false",
+        argv = ["dockerd", "--storage-driver", self.storage_driver, "--bridge=none",
+                "--iptables=false", "--ip-masq=false",
                 "--data-root", os.path.join(self.dir, "data"),
                 "--exec-root", os.path.join(self.dir, "exec"),
                 "--pidfile", os.path.join(self.dir, "dockerd.pid"),
@@ -107,6 +128,12 @@ class Dockerd:
     def stop(self):
         if not self.dir:
             return
+        # every container first: they keep mounts busy
+        try:
+            for c in self.containers():
+                self.request("DELETE", "/containers/%s?force=1" % c["Id"], timeout=300)
+        except Exception:
+            pass
         cpid = self._containerd_pid()
         if self.proc:
             self.proc.stop(timeout=30)
@@ -134,6 +161,29 @@ class Dockerd:
 
     def __exit__(self, *exc):
         self.stop()
+
+    # ---- Debian's docker CLI on this daemon ----
+
+    def env(self):
+        """The environment of a client of this daemon (docker, docker-compose)."""
+        e = dict(os.environ)
+        e["DOCKER_HOST"] = "unix://" + self.socket
+        e.pop("DOCKER_CONTEXT", None)
+        e["PATH"] = "/usr/bin:/usr/sbin:/bin:/sbin"  # Debian's docker for docker-compose too
+        return e
+
+    def docker(self, *args, check=True, capture=True, input=None, timeout=1800):
+        """Runs the docker CLI; returns the CompletedProcess (text output
+        when capture), raises on a non-zero exit when check."""
+        r = subprocess.run([DOCKER, "-H", "unix://" + self.socket] + list(args), env=self.env(),
+                           capture_output=capture, text=True, input=input, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("docker %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
+                                                           r.stdout or "", (r.stderr or "")[-4000:]))
+        return r
+
+    def output(self):
+        return self.log()
 
     # ---- the Engine API ----
 

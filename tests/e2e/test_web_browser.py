@@ -9,7 +9,8 @@ alice.3bot), and a readonly api on the same directory.
 Flows: browse (official repositories pinned, a repository, links, a tag,
 404 pages), search as you type, preview (readme, metadata, tree, download),
 upload with progress to a published flist, upload-flist, merge (pick and
-order sources), docker (the route's answer shown; a conversion once the
+order sources), the original hub's plain HTML forms (merge, docker) posted
+as they are and refused from another origin, docker (the route's answer shown; a conversion once the
 converter is enabled: set HUB_TEST_DOCKER_IMAGE), login, the active
 repository switch, the token page, logout, readonly, phone width. Planted
 script payloads (flist names, a readme, metadata, query parameters) must
@@ -244,6 +245,7 @@ class Browser(HubCase):
             "mergeSources": ["Administrator/webdemo.flist", "Administrator/webtwo.flist"],
             "mergeName": "webmerged",
             "mergePublished": "Administrator/webmerged.flist",
+            "originalMergeName": "origmerged",
             "dockerImage": docker_image or "alpine:3.19",
             "dockerExpectError": None if docker_image else "*",
             "loginUser": "alice.3bot",
@@ -260,6 +262,7 @@ class Browser(HubCase):
         # what the browser did is on disk: the published flists
         for name in ("webup.flist", "selfmade.flist", "webmerged.flist"):
             self.assertTrue(os.path.isfile(os.path.join(pub, "Administrator", name)), name)
+        self.assertFalse(os.path.exists(os.path.join(pub, "Administrator", "crosssite.flist")))
         with open(os.path.join(pub, "Administrator", "webmerged.flist"), "rb") as f:
             self.assertGreater(len(f.read()), 0)
 

@@ -16,7 +16,7 @@
 
 static const char *const PAGES[] = {
     "home", "repo", "tag", "search", "preview", "upload", "upload-flist", "merge",
-    "docker", "token", "login-method", "readonly", "notfound",
+    "docker", "token", "login-method", "readonly", "notfound", "done",
 };
 
 /* For helpers that return a value: a broken fixture stops the test. */

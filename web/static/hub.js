@@ -456,6 +456,8 @@ function resetUi(ui) {
   ui.state.textContent = '';
   clear(ui.log);
   if (ui.layers) clear(ui.layers);
+  const oops = document.getElementById('form-oops');
+  if (oops) oops.textContent = '';
 }
 
 /* The reply of a form POST: 202 with the job, or an error to show. */
@@ -674,6 +676,14 @@ function initMerge(form) {
 
 function initDocker(form) {
   const ui = jobUi();
+  /* the progress page of the original's docker form post (HUB-API.md
+   * §9.5): the server queued the job, follow it */
+  const queued = form.dataset.job;
+  if (queued) {
+    resetUi(ui);
+    followJob(ui, { job: queued, events_url: '/listen/' + queued, status_url: '/api/jobs/' + queued }, 'docker',
+      (info) => doneMessage(ui, info.file || info.filename || info.name || queued));
+  }
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     resetUi(ui);
