@@ -5,8 +5,11 @@
  * Also GET /api/jobs/<id> and the /listen/<id> event stream (§10).
  * Docker: form fields `image` (a reference, checked with Docker's
  * grammar), optional `platform`, optional `username` and `password` for
- * the registry (sealed into the job, hub/job_creds.h); the job converts by the registry
- * path (worker/job_docker.c); compatibility mode answers the original's
+ * the registry (sealed into the job, hub/job_creds.h), optional `engine`
+ * (1/true: through the Docker daemon, when docker-engine = per-request;
+ * 403 when the hub's docker-engine is off). The job converts by the
+ * registry path, or the engine path when docker-engine = default or the
+ * request asked it (worker/job_docker.c); compatibility mode answers the original's
  * {"name": <stats>} (D18).
  *
  * Job inputs (the api -> worker contract, hub:job:<id> field `input`):
@@ -373,8 +376,33 @@ static int creds_ttl(const hub_config *c)
     return t > 86400 * 7 ? 86400 * 7 : (int)t;
 }
 
+/* The conversion path of a request: 1 engine, 0 registry, -1 after
+ * answering a refusal (an `engine` value not 0/1/true/false: 400; asked
+ * while the hub's docker-engine is off: 403). */
+static int docker_path(api_req *r, const char *engine, enum MHD_Result *ret)
+{
+    const char *mode = r->srv->cfg.docker_engine;
+    int asked = 0;
+    if (engine && *engine) {
+        if (strcmp(engine, "1") == 0 || strcmp(engine, "true") == 0) {
+            asked = 1;
+        } else if (strcmp(engine, "0") != 0 && strcmp(engine, "false") != 0) {
+            *ret = api_error(r, 400, "invalid engine option: expected 1, true, 0 or false");
+            return -1;
+        }
+    }
+    if (strcmp(mode, "default") == 0)
+        return 1;
+    if (asked && strcmp(mode, "per-request") != 0) {
+        *ret = api_error(r, 403, "the docker engine path is not enabled on this hub "
+                                 "(docker-engine = off)");
+        return -1;
+    }
+    return asked;
+}
+
 static enum MHD_Result docker_checked(api_req *r, const char *image, const char *platform,
-                                      const char *username, const char *password)
+                                      const char *username, const char *password, int engine)
 {
     hub_err err = {0};
     oci_ref ref;
@@ -407,7 +435,7 @@ static enum MHD_Result docker_checked(api_req *r, const char *image, const char 
     }
     jobmsg_docker in = { .image = image, .name = name, .repository = r->auth.user,
                          .platform = platform && *platform ? platform : NULL,
-                         .credentials = creds };
+                         .credentials = creds, .engine = engine };
     json_t *input = jobmsg_docker_build(&in);
     json_decref(creds);
     if (!input)
@@ -427,7 +455,12 @@ enum MHD_Result h_docker(api_req *r)
     char *platform = form_field(r, "platform");
     char *username = form_field(r, "username");
     char *password = form_field(r, "password");
-    enum MHD_Result ret = docker_checked(r, image, platform, username, password);
+    char *engine_opt = form_field(r, "engine");
+    enum MHD_Result ret;
+    int engine = docker_path(r, engine_opt, &ret);
+    if (engine >= 0)
+        ret = docker_checked(r, image, platform, username, password, engine);
+    free(engine_opt);
     free(image);
     free(platform);
     free(username);

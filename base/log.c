@@ -225,6 +225,9 @@ static void put_text_value(line *l, const char *s)
 }
 
 static void emit(log_level level, const log_field *fields, size_t nf, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void emit(log_level level, const log_field *fields, size_t nf, const char *fmt, va_list ap)
 {
     static const char *upper[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     static const char *lower[] = {"debug", "info", "warn", "error"};

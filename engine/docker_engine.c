@@ -50,6 +50,8 @@ typedef struct de {
     const docker_engine_opts *o;
     const char *socket;
     char api[16];                    /* "1.41" */
+    hub_code cancel_code;            /* o->cancelled stopped a transfer */
+    char cancel_why[HUB_ERR_MAX / 2];
 } de;
 
 /* ---- HTTP ---- */
@@ -100,9 +102,37 @@ static CURL *de_handle(de *d, const char *path)
     return h;
 }
 
+static int de_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    de *d = ud;
+    char why[sizeof d->cancel_why];
+    hub_code code = d->o->cancelled(d->o->cancel_ud, why, sizeof why);
+    if (code == HUB_OK)
+        return 0;
+    if (d->cancel_code == HUB_OK) {
+        snprintf(d->cancel_why, sizeof d->cancel_why, "%s", why);
+        d->cancel_code = code;
+    }
+    return 1;
+}
+
+/* Lets o->cancelled stop the transfer of h (the pull, the export). */
+static void de_cancellable(de *d, CURL *h)
+{
+    if (!d->o->cancelled)
+        return;
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, de_xferinfo);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, d);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+}
+
 /* The error of a failed transfer. Returns -1. */
 static int de_curl_fail(de *d, CURLcode cc, hub_err *err)
 {
+    if (cc == CURLE_ABORTED_BY_CALLBACK && d->cancel_code != HUB_OK)
+        return hub_err_setc(err, d->cancel_code, "%s", d->cancel_why);
     if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT ||
         cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR)
         return hub_err_setc(err, HUB_E_UNAVAILABLE, "docker daemon unreachable at %s: %s",
@@ -395,6 +425,7 @@ static int de_pull(de *d, const char *name, const char *tag, hub_err *err)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     }
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    de_cancellable(d, h);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, pull_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &p);
     CURLcode cc = curl_easy_perform(h);
@@ -529,6 +560,7 @@ static int de_export(de *d, const char *id, flist_writer *w, hub_err *err)
     if (x.h) {
         curl_easy_setopt(x.h, CURLOPT_WRITEFUNCTION, export_write);
         curl_easy_setopt(x.h, CURLOPT_WRITEDATA, &x);
+        de_cancellable(d, x.h);
     }
     if (!x.h || pthread_create(&t, NULL, export_main, &x) != 0) {
         if (x.h)
@@ -546,8 +578,8 @@ static int de_export(de *d, const char *id, flist_writer *w, hub_err *err)
     if (x.status != 200 && x.checked) {
         de_status_fail(x.status, "export", x.errbody.p, err);
         rc = -1;
-    } else if (rc != 0 && x.cc != CURLE_OK && x.cc != CURLE_WRITE_ERROR) {
-        de_curl_fail(d, x.cc, err);
+    } else if (x.cc != CURLE_OK && x.cc != CURLE_WRITE_ERROR) {
+        rc = de_curl_fail(d, x.cc, err);   /* an export cut short fails, even on a tar boundary */
     } else if (rc != 0) {
         *err = aerr;
         hub_err_prefix(err, "container export");

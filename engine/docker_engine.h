@@ -51,6 +51,12 @@ typedef struct docker_engine_opts {
     void *pull_ud;
     flist_progress_fn export_progress;   /* bytes of the export applied */
     void *export_ud;
+    /* Asked about once a second during the pull and the export (may be
+     * NULL): a code other than HUB_OK stops them, and the conversion fails
+     * with that code and the reason written into why. May be called from
+     * another thread than the caller's. */
+    hub_code (*cancelled)(void *ud, char *why, size_t n);
+    void *cancel_ud;
 } docker_engine_opts;
 
 typedef struct docker_engine_info {

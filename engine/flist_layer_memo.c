@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MEMO_MAGIC "FLMEMO1\n"
@@ -203,6 +204,7 @@ layer_memo *layer_memo_open(const char *dir, const char *const *keys, size_t n, 
             continue;
         }
         l->raw = raw;
+        utimensat(AT_FDCWD, l->file, NULL, 0);   /* recently used: evicted last */
     }
     return m;
 }

@@ -79,6 +79,7 @@ static int check_log_format(const hub_config *c, const config_key *k, char *why,
 static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_readable_file(const hub_config *c, const config_key *k, char *why, size_t n);
 static int check_host(const hub_config *c, const config_key *k, char *why, size_t n);
+static int check_docker_engine(const hub_config *c, const config_key *k, char *why, size_t n);
 
 static const config_key KEYS[] = {
     /* listening */
@@ -136,6 +137,8 @@ static const config_key KEYS[] = {
     /* container images, registry path (engine/oci_registry.h) */
     {KEY("docker-layer-cache", KT_DIR, "", docker_layer_cache),
      .aux = F(workdir_root), .sub = "layers"},
+    {KEY("docker-layer-cache-max", KT_SIZE, "10G", docker_layer_cache_max), .min = 0,
+     .max = (long long)1 << 50},
     {KEY("docker-max-image-size", KT_SIZE, "8G", docker_max_image_size), .min = 0,
      .max = (long long)1 << 50},
     {KEY("docker-parallel-downloads", KT_INT, "4", docker_parallel_downloads), .min = 1, .max = 64},
@@ -144,6 +147,9 @@ static const config_key KEYS[] = {
     {KEY("docker-insecure-registries", KT_LIST, "", docker_insecure_registries),
      .aux = F(n_docker_insecure_registries)},
     {KEY("docker-ca-file", KT_OPTSTR, "", docker_ca_file), .check = check_readable_file},
+    /* container images, engine path (engine/docker_engine.h) */
+    {KEY("docker-engine", KT_STRING, "off", docker_engine), .check = check_docker_engine},
+    {KEY("docker-socket", KT_STRING, "/var/run/docker.sock", docker_socket)},
     /* site */
     {KEY("public-website", KT_STRING, "http://127.0.0.1:5555", public_website)},
     {KEY("official-repositories", KT_LIST, "official-apps, dockers", official_repos),
@@ -275,6 +281,12 @@ static int check_jwt_algorithm(const hub_config *c, const config_key *k, char *w
         return 0;
     snprintf(why, n, "unsupported algorithm \"%s\"", str_field(c, k));
     return -1;
+}
+
+static int check_docker_engine(const hub_config *c, const config_key *k, char *why, size_t n)
+{
+    static const char *const modes[] = {"off", "default", "per-request", NULL};
+    return one_of(str_field(c, k), modes, "off, default or per-request", why, n);
 }
 
 /* The api reads the file at start. */

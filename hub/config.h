@@ -79,6 +79,8 @@ typedef struct hub_config {
     /* container images, registry path (engine/oci_registry.h) */
     char *docker_layer_cache;     /* docker-layer-cache: verified layers by digest,
                                      default <workdir>/layers */
+    uint64_t docker_layer_cache_max; /* docker-layer-cache-max: bytes of the layer cache,
+                                       least recently used evicted (0 = no bound) */
     uint64_t docker_max_image_size; /* docker-max-image-size: compressed layers of
                                        one image (8G; 0 = no limit) */
     int docker_parallel_downloads;/* docker-parallel-downloads: layers at once (4) */
@@ -88,6 +90,9 @@ typedef struct hub_config {
                                      allowed over plain HTTP (besides localhost) */
     size_t n_docker_insecure_registries;
     char *docker_ca_file;         /* docker-ca-file: extra CA bundle; NULL = system */
+    char *docker_engine;          /* docker-engine: off | default (every conversion through
+                                     the daemon) | per-request (when the request asks) */
+    char *docker_socket;          /* docker-socket: the daemon's unix socket */
 
     /* site */
     char *public_website;         /* public-website, no trailing '/' */

@@ -14,6 +14,9 @@
 #define KEY_IMAGE "image"
 #define KEY_PLATFORM "platform"
 #define KEY_CREDENTIALS "credentials"
+#define KEY_PATH "path"
+#define PATH_ENGINE "engine"
+#define PATH_REGISTRY "registry"
 
 static const char *const KIND_NAMES[JOBMSG_KIND_COUNT] = {
     [JOBMSG_UPLOAD] = "upload",
@@ -179,7 +182,8 @@ json_t *jobmsg_docker_build(const jobmsg_docker *in)
     json_t *o = json_object();
     if (!o || set_str(o, KEY_IMAGE, in->image) || set_str(o, KEY_NAME, in->name) ||
         set_str(o, KEY_REPOSITORY, in->repository) || set_str(o, KEY_PLATFORM, in->platform) ||
-        (in->credentials && json_object_set(o, KEY_CREDENTIALS, in->credentials) != 0)) {
+        (in->credentials && json_object_set(o, KEY_CREDENTIALS, in->credentials) != 0) ||
+        (in->engine && set_str(o, KEY_PATH, PATH_ENGINE))) {
         json_decref(o);
         return NULL;
     }
@@ -205,6 +209,12 @@ int jobmsg_docker_parse(const json_t *input, const char *user, jobmsg_docker *ou
     if (cr && !json_is_object(cr))
         return hub_err_setc(err, HUB_E_INVALID, "job input: credentials is not an object");
     out->credentials = cr;
+    json_t *w = json_object_get(input, KEY_PATH);
+    const char *path = json_string_value(w);
+    if (w && (!path || (strcmp(path, PATH_ENGINE) != 0 && strcmp(path, PATH_REGISTRY) != 0)))
+        return hub_err_setc(err, HUB_E_INVALID, "job input: path is not \"registry\" or "
+                            "\"engine\"");
+    out->engine = path && strcmp(path, PATH_ENGINE) == 0;
     return 0;
 }
 

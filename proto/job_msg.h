@@ -10,7 +10,7 @@
  *   upload-flist  {"file": S, "filename": F, "name": N, "repository": R}
  *   merge         {"sources": ["repo/name.flist", ...], "name": N, "repository": R}
  *   docker-convert {"image": I, "name": N, "repository": R, "platform": P,
- *                  "credentials": C}
+ *                  "credentials": C, "path": W}
  *
  *   S  the spool file's base name: each side resolves it in its own
  *      upload-directory (an api and a worker may mount the shared volume
@@ -24,6 +24,8 @@
  *   P  "os/arch[/variant]" (absent: linux/amd64)
  *   C  per-request registry credentials, sealed (hub/job_creds.h; absent:
  *      none); never in clear
+ *   W  "registry" (absent: the same) or "engine": a Docker daemon pulls
+ *      and exports the image (engine/docker_engine.h)
  *
  * The worker checks everything again before it touches a file: a parse
  * function checks the types and presence of the keys; names are checked
@@ -83,6 +85,7 @@ typedef struct jobmsg_docker {
     const char *repository;   /* R */
     const char *platform;     /* P (may be NULL) */
     json_t *credentials;      /* C (may be NULL; an object) */
+    int engine;               /* W is "engine" */
 } jobmsg_docker;
 
 /* The input object of an upload or upload-flist job (kind says which keys

@@ -25,5 +25,9 @@ int job_upload_flist(job_ctx *c, json_t **result, json_t **final_event, hub_err 
 int job_merge(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
 /* job_docker.c: "docker-convert", a registry image into an flist. */
 int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err);
+/* Bounds the layer cache (docker-layer-cache-max, layer_evict.h), logging
+ * what it removed; `why` names the occasion in the log ("start", a job
+ * id). Called at the worker's start and after each docker-convert job. */
+void job_docker_evict(const hub_config *cfg, const char *why);
 
 #endif

@@ -3,7 +3,12 @@
  * §13.4), by the registry path (engine/oci_convert.h): no daemon, layers
  * verified and cached by digest (docker-layer-cache), applied straight
  * into the writer, only chunks missing on the internal backend sent,
- * `backend` = the public backend as for uploads.
+ * `backend` = the public backend as for uploads. With "path": "engine"
+ * (docker-engine = default, or per-request and asked) the Docker daemon
+ * at docker-socket pulls the image and exports a container's file system
+ * instead (engine/docker_engine.h); the same events, limits,
+ * cancellation, name and reply ("manifest" and "platform" empty: the
+ * daemon chose them).
  *
  * Events (§10): "Initializing docker converter" (0), "Resolving docker
  * image: <ref>" (5), "Downloading layers [<done> / <total>] (layer i/n:
@@ -23,7 +28,9 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "docker_engine.h"
 #include "job_creds.h"
+#include "layer_evict.h"
 #include "log.h"
 #include "oci_convert.h"
 #include "publish.h"
@@ -37,6 +44,8 @@
 #define P_UPLOAD 90
 #define P_PUBLISH 95
 #define SIZE_TEXT 32
+#define ENGINE_LAYERS_MAX 256   /* layers of one pull shown apart (more: not counted) */
+#define ENGINE_LAYER_ID_MAX 80
 
 /* Shared by the download and apply callbacks of one attempt. */
 typedef struct docker_run {
@@ -47,6 +56,11 @@ typedef struct docker_run {
     size_t n_layers;
     uint64_t total;
     int64_t t_phase[3];    /* util_mono_ms() at the start of each oci_phase */
+    /* engine path: the layers the daemon's pull stream named */
+    char (*layer_id)[ENGINE_LAYER_ID_MAX];
+    uint64_t *layer_total;
+    unsigned char *layer_end;   /* its end was sent */
+    int engine;                 /* the engine path: docker-max-image-size checked here */
 } docker_run;
 
 /* "%.1f KB" below 2048 bytes, else "%.0f MB", as the original prints. */
@@ -78,12 +92,10 @@ static void on_phase(void *ud, oci_phase phase, const oci_image *img)
     }
 }
 
-static void on_download(void *ud, size_t layer, uint64_t done, uint64_t total)
+/* The download event after layer (of d->n_layers) reached done bytes;
+ * sent at once (never coalesced) when `last` (the layer is all there). */
+static void download_event(docker_run *d, size_t layer, uint64_t done, uint64_t total, int last)
 {
-    docker_run *d = ud;
-    if (layer >= d->n_layers)
-        return;
-    d->layer_done[layer] = done;
     uint64_t sum = 0;
     for (size_t i = 0; i < d->n_layers; i++)
         sum += d->layer_done[i];
@@ -92,24 +104,78 @@ static void on_download(void *ud, size_t layer, uint64_t done, uint64_t total)
     size_text(d->total, b);
     snprintf(msg, sizeof msg, "Downloading layers [%s / %s] (layer %zu/%zu: %llu / %llu bytes)", a,
              b, layer + 1, d->n_layers, (unsigned long long)done, (unsigned long long)total);
-    int p = P_PULL_LO + (int)(d->total ? (uint64_t)(P_PULL_HI - P_PULL_LO) * sum / d->total : 0);
-    job_watch_progress(d->c->watch, p, msg);
+    uint64_t part = sum > d->total ? d->total : sum;
+    int p = P_PULL_LO + (int)(d->total ? (uint64_t)(P_PULL_HI - P_PULL_LO) * part / d->total : 0);
+    hub_err ev;
+    if (last) {
+        if (job_watch_event(d->c->watch, p, msg, &ev) != 0)
+            log_warn("job %s: event: %s", d->c->id, ev.msg);
+    } else {
+        job_watch_progress(d->c->watch, p, msg);
+    }
+}
+
+static void on_download(void *ud, size_t layer, uint64_t done, uint64_t total)
+{
+    docker_run *d = ud;
+    if (layer >= d->n_layers)
+        return;
+    d->layer_done[layer] = done;
+    download_event(d, layer, done, total, total && done >= total);
+}
+
+/* Engine path: one line of the daemon's pull stream ("Pulling fs layer",
+ * "Downloading" with bytes, "Download complete", "Already exists"...). */
+static void on_engine_pull(void *ud, const char *status, const char *id, uint64_t current,
+                           uint64_t total)
+{
+    docker_run *d = ud;
+    if (!id || !*id || strlen(id) >= ENGINE_LAYER_ID_MAX || !d->layer_id)
+        return;
+    size_t i = 0;
+    while (i < d->n_layers && strcmp(d->layer_id[i], id) != 0)
+        i++;
+    if (i == d->n_layers) {
+        if (strcmp(status, "Pulling fs layer") != 0 && strcmp(status, "Waiting") != 0 &&
+            strcmp(status, "Downloading") != 0 && strcmp(status, "Already exists") != 0)
+            return;   /* a tag or digest line, not a layer */
+        if (d->n_layers == ENGINE_LAYERS_MAX)
+            return;
+        snprintf(d->layer_id[d->n_layers++], ENGINE_LAYER_ID_MAX, "%s", id);
+    }
+    if (strcmp(status, "Downloading") == 0 && total) {
+        d->total += total > d->layer_total[i] ? total - d->layer_total[i] : 0;
+        d->layer_total[i] = total > d->layer_total[i] ? total : d->layer_total[i];
+        d->layer_done[i] = current;
+        download_event(d, i, current, d->layer_total[i], 0);
+    } else if ((strcmp(status, "Download complete") == 0 || strcmp(status, "Already exists") == 0)
+               && !d->layer_end[i]) {
+        d->layer_end[i] = 1;
+        d->layer_done[i] = d->layer_total[i];
+        download_event(d, i, d->layer_done[i], d->layer_total[i], 1);
+    }
 }
 
 static void on_apply(void *ud, uint64_t done, uint64_t total)
 {
     docker_run *d = ud;
-    uint64_t t = total ? total : d->total;
+    /* the registry path's layers sum to d->total; the engine's export has
+     * no size of its own (the pulled bytes are compressed) */
+    uint64_t t = total || d->engine ? total : d->total;
     char a[SIZE_TEXT], b[SIZE_TEXT], msg[128];
     size_text(done, a);
     size_text(t, b);
-    snprintf(msg, sizeof msg, "Applying layers [%s / %s]", a, b);
+    if (t)
+        snprintf(msg, sizeof msg, "Applying layers [%s / %s]", a, b);
+    else   /* the engine's export: no size known */
+        snprintf(msg, sizeof msg, "Applying layers [%s]", a);
     int p = P_PULL_HI + (int)(t ? (uint64_t)(P_APPLY_HI - P_PULL_HI) * (done > t ? t : done) / t : 0);
     job_watch_progress(d->c->watch, p, msg);
 }
 
 /* Downloads stop when the job was taken over, the worker stops hard, or
- * job-max-duration is over. */
+ * job-max-duration is over; on the engine path also when the layers the
+ * daemon announced are over docker-max-image-size. */
 static hub_code on_cancel(void *ud, char *why, size_t n)
 {
     docker_run *d = ud;
@@ -122,12 +188,62 @@ static hub_code on_cancel(void *ud, char *why, size_t n)
         snprintf(why, n, "the worker is stopping");
         return HUB_E_UNAVAILABLE;
     }
+    uint64_t max_image = c->ws->cfg->docker_max_image_size;
+    if (d->engine && max_image && d->total > max_image) {
+        snprintf(why, n, "image layers over the limit: %llu bytes > docker-max-image-size %llu",
+                 (unsigned long long)d->total, (unsigned long long)max_image);
+        return HUB_E_TOO_LARGE;
+    }
     int max_s = c->ws->cfg->job_max_duration;
     if (max_s && util_mono_ms() - c->started_ms > (int64_t)max_s * 1000) {
         snprintf(why, n, "the job ran longer than job-max-duration (%d s)", max_s);
         return HUB_E_TOO_LARGE;
     }
     return HUB_OK;
+}
+
+/* Engine path: the daemon at docker-socket pulls and exports the image
+ * into w; info filled as the registry path does (no manifest or platform:
+ * the daemon chose them). Returns 0 or -1 with err (docker_engine.h). */
+static int build_engine(docker_run *d, flist_writer *w, const char *image, const char *user,
+                        const char *pass, oci_convert_info *info, hub_err *err)
+{
+    d->layer_id = calloc(ENGINE_LAYERS_MAX, sizeof *d->layer_id);
+    d->layer_done = calloc(ENGINE_LAYERS_MAX, sizeof *d->layer_done);
+    d->layer_total = calloc(ENGINE_LAYERS_MAX, sizeof *d->layer_total);
+    d->layer_end = calloc(ENGINE_LAYERS_MAX, 1);
+    if (!d->layer_id || !d->layer_done || !d->layer_total || !d->layer_end)
+        return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
+    d->t_phase[OCI_PHASE_RESOLVING] = d->t_phase[OCI_PHASE_PULLING] = util_mono_ms();
+    job_watch_progress(d->c->watch, P_PULL_LO, "Downloading layers [0.0 KB / 0.0 KB]");
+    docker_engine_opts eo = {
+        .socket = d->c->ws->cfg->docker_socket,
+        .username = user,
+        .password = pass,
+        .pull_progress = on_engine_pull,
+        .pull_ud = d,
+        .export_progress = on_apply,
+        .export_ud = d,
+        .cancelled = on_cancel,
+        .cancel_ud = d,
+    };
+    /* the export is the one "layer" applied: its progress is "applying" */
+    d->applying = 0;
+    d->engine = 1;
+    docker_engine_info ei;
+    int rc = docker_engine_convert(w, image, &eo, &ei, err);
+    d->t_phase[OCI_PHASE_APPLYING] = d->t_phase[OCI_PHASE_PULLING];
+    snprintf(info->ref, sizeof info->ref, "%s", ei.image);
+    info->manifest_digest[0] = info->platform[0] = '\0';
+    info->layers = d->n_layers;
+    info->layers_cached = 0;
+    info->bytes = d->total;
+    log_info("job %s: engine %s API %s: %s%s%s", d->c->id, eo.socket, ei.api_version, ei.image,
+             ei.pulled ? " (pulled" : " (present", ei.pulled && !ei.image_removed
+             ? ", NOT removed)" : ")");
+    if (!ei.container_removed && rc == 0)
+        log_warn("job %s: the container of %s was not removed", d->c->id, ei.image);
+    return rc;
 }
 
 /* One conversion attempt into the staging file. Adds the bytes it stored
@@ -185,7 +301,9 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
     if (rc == 0)
         rc = flist_writer_meta(w, "backend", pub, err);
     free(pub);
-    if (rc == 0)
+    if (rc == 0 && in->engine)
+        rc = build_engine(&d, w, in->image, user, pass, info, err);
+    else if (rc == 0)
         rc = oci_convert_registry(w, in->image, &co, info, err);
     *retryable = d.applying;
     if (rc == 0) {
@@ -203,11 +321,26 @@ static int build_once(job_ctx *c, const jobmsg_docker *in, const char *user, con
     *stored += flist_writer_stored(w);
     flist_writer_free(w);
     free(d.layer_done);
+    free(d.layer_total);
+    free(d.layer_end);
+    free(d.layer_id);
     return rc;
 }
 
 static int docker_run_job(job_ctx *c, const jobmsg_docker *inp, const char *user, const char *pass,
                           json_t **result, json_t **final_event, hub_err *err);
+
+void job_docker_evict(const hub_config *cfg, const char *why)
+{
+    layer_evict_stats st;
+    hub_err err;
+    if (layer_evict(cfg->docker_layer_cache, cfg->docker_layer_cache_max, &st, &err) != 0)
+        log_warn("layer cache (%s): %s", why, err.msg);
+    else if (st.removed)
+        log_info("layer cache (%s): %zu of %zu files removed (%llu of %llu bytes; bound %llu)",
+                 why, st.removed, st.files, (unsigned long long)st.removed_bytes,
+                 (unsigned long long)st.bytes, (unsigned long long)cfg->docker_layer_cache_max);
+}
 
 int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
 {
@@ -225,6 +358,7 @@ int job_docker(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
      * still needs it there */
     if (in.credentials && rc != JOB_ABANDONED && !(rc != 0 && err->code == HUB_E_LOST))
         job_creds_forget(c->q, in.credentials);
+    job_docker_evict(c->ws->cfg, c->id);
     return rc;
 }
 

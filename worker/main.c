@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "flist.h"
 #include "hub_signal.h"
 #include "log.h"
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
+
+    job_docker_evict(&cfg, "start");
 
     /* Signals are taken by this thread only. */
     sigset_t set;

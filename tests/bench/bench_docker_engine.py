@@ -11,6 +11,9 @@ database of one redis-server:
     the same registry, a container is created and exported, the image
     removed afterwards);
 target: registry path <= 0.5x the engine path. Peak RSS of each `flist`.
+Then the engine path through the hub: a real api + worker with
+docker-engine = default, POST /api/flist/me/docker (compatibility mode),
+and the worker's peak RSS.
 
 usage: bench_docker_engine.py BUILD_DIR
 """
@@ -86,6 +89,38 @@ def main():
               % (et, max(m for _, m in eng_rows)))
         print("  registry / engine: %.2fx (target <= 0.50x: %s)"
               % (rt / et, "met" if rt <= 0.5 * et else "NOT met"))
+        hub_row(build, dockerd, backend.port, db, ref)
+
+
+def hub_row(build, dockerd, backend_port, db, ref):
+    """The engine path through the hub, into backend db `db`."""
+    import hublib
+    from bench_docker import vm_hwm_kib
+    from hublib import ApiServer, Process, RedisServer, multipart
+    hublib.HUB_BIN = os.path.join(build, "bin")
+    with RedisServer() as queue:
+        api = ApiServer({"redis-url": queue.url, "backend-internal-port": str(backend_port),
+                         "backend-internal-name": str(db), "job-wait-timeout": "600",
+                         "docker-engine": "default", "docker-socket": dockerd.socket},
+                        redis=None).__enter__()
+        worker = None
+        try:
+            worker = Process([os.path.join(build, "bin", "flist-hub-worker"), "-c", api.conf_path],
+                             log_path=os.path.join(api.root, "worker.log"))
+            ctype, body = multipart({"image": ref}, [])
+            t = time.time()
+            st, _, reply = api.request("POST", "/api/flist/me/docker", {"Content-Type": ctype},
+                                       body, timeout=900)
+            dt = time.time() - t
+            if st != 200:
+                sys.exit("bench: engine path through the hub failed: %s %s" % (st, reply))
+            rss = vm_hwm_kib(worker.pid)
+        finally:
+            if worker:
+                worker.stop()
+            api.__exit__(None, None, None)
+    print("  engine path    through the hub (POST, engine) %6.2f s  worker peak RSS %6.1f MiB"
+          % (dt, rss / 1024))
 
 
 if __name__ == "__main__":

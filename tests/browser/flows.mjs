@@ -432,6 +432,21 @@ flows.phone = async (ctx, xss, browser) => {
   }
 };
 
+// A successful conversion from the docker-registry of tests/e2e/test_docker_browser.py
+// (cfg.dockerOkImage, an image of cfg.dockerOkLayers layers): run only when it is given.
+flows.dockerOk = async (ctx, xss) => {
+  const page = await newPage(ctx, xss);
+  await jobForm(page, '/docker-convert');
+  await page.fill('#docker-image', cfg.dockerOkImage);
+  await page.click('#docker-form button[type=submit]');
+  await waitText(page, '#job-done', 'is available', 'docker conversion from the registry');
+  const rows = await page.locator('#layers li').evaluateAll((ls) => ls.map((l) =>
+    [l.querySelector('.layer-id').textContent, l.querySelector('progress').value].join('|')));
+  for (let i = 1; i <= cfg.dockerOkLayers; i++)
+    check(rows.includes(`Layer ${i} of ${cfg.dockerOkLayers}|100`), `layer ${i} downloaded: ${rows.join('; ')}`);
+  await noXss(page, xss);
+};
+
 // ---------------------------------------------------------------- runner
 
 const browser = await chromium.launch({
@@ -441,6 +456,7 @@ const browser = await chromium.launch({
 const failures = [];
 const order = ['browse', 'search', 'preview', 'upload', 'uploadFlist', 'merge', 'docker', 'originalForms', 'login', 'readonly',
   'phone'];
+if (cfg.dockerOkImage) order.push('dockerOk');
 for (const name of order) {
   if (only && !only.includes(name)) continue;
   const ctx = await browser.newContext();

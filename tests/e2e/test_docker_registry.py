@@ -9,6 +9,7 @@ and pushed byte-exact through the registry API; no daemon is needed.
 import http.server
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -401,48 +402,87 @@ class BasicAuthTls(RegistryCase):
         self.assertFalse(os.path.exists(self.out()))
 
 
-class HubDocker(HubCase):
-    """POST /api/flist/me/docker end to end: a real api and worker convert
-    from a real registry (the layer cache under the hub's workdir)."""
-    CONFIG = {"docker-max-image-size": "1M"}
+def post_docker(api, fields, query="", timeout=120):
+    """POST /api/flist/me/docker with form fields: (status, parsed reply)."""
+    ctype, body = multipart(fields, [])
+    st, _, b = api.request("POST", "/api/flist/me/docker" + query, {"Content-Type": ctype}, body,
+                           timeout=timeout)
+    return st, json.loads(b)
+
+
+class RegistryHubCase(HubCase):
+    """A whole hub and the servers of the test (cls.start_servers: by
+    default one docker-registry, cls.reg) in the directory cls.tmp; every
+    server entered with cls.enter is left in reverse order, even when the
+    hub does not start. No tests of its own."""
+
+    @classmethod
+    def missing(cls):
+        """Why the class cannot run here, or None (a subclass adds its own)."""
+        if shutil.which("docker-registry") is None:
+            return "docker-registry missing (deployment/install-deps.sh)"
+        return None
 
     @classmethod
     def setUpClass(cls):
-        if shutil.which("docker-registry") is None:
-            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
-                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
-        cls.tmp_ctx = TempDir()
-        cls.tmp = cls.tmp_ctx.__enter__()
-        cls.reg = Registry(cls.tmp).__enter__()
-        cls.ts = TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}).__enter__()
-        cls.private = Registry(cls.tmp, auth="token", token_server=cls.ts).__enter__()
-        cls.private.push_user = ("admin", "adminpw")
-        # a second private registry whose credentials are in the configuration
-        cls.configured = Registry(cls.tmp, auth="basic", users={"dave": "dave-pw"}).__enter__()
-        cls.configured.push_user = ("dave", "dave-pw")
-        creds = os.path.join(cls.tmp, "docker-config.json")
-        with open(creds, "w") as f:
-            json.dump({"auths": {cls.configured.host: {"username": "dave", "password": "dave-pw"}}}, f)
-        cls.CONFIG = dict(cls.CONFIG, **{"docker-credentials-file": creds,
-                                         "docker-ca-file": cls.configured.ca})
-        super().setUpClass()
+        why = cls.missing()
+        if why:   # skipped, but under CI=true a failure: never a silent pass
+            raise AssertionError("CI: " + why) if os.environ.get("CI") == "true" \
+                else unittest.SkipTest(why)
+        cls.entered = []
+        try:
+            cls.tmp = cls.enter(TempDir())
+            cls.start_servers()
+            super().setUpClass()
+        except BaseException:
+            cls.leave()
+            raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            cls.reg.__exit__(None, None, None)
-            cls.private.__exit__(None, None, None)
-            cls.configured.__exit__(None, None, None)
-            cls.ts.__exit__(None, None, None)
-            cls.tmp_ctx.__exit__(None, None, None)
+            cls.leave()
+
+    @classmethod
+    def enter(cls, server):
+        value = server.__enter__()
+        cls.entered.append(server)
+        return value
+
+    @classmethod
+    def leave(cls):
+        while cls.entered:
+            cls.entered.pop().__exit__(None, None, None)
+
+    @classmethod
+    def start_servers(cls):
+        cls.reg = cls.enter(Registry(cls.tmp))
 
     def post(self, fields, query=""):
-        ctype, body = multipart(fields, [])
-        st, _, b = self.api.request("POST", "/api/flist/me/docker" + query,
-                                    {"Content-Type": ctype}, body, timeout=120)
-        return st, json.loads(b)
+        return post_docker(self.api, fields, query)
+
+
+class HubDocker(RegistryHubCase):
+    """POST /api/flist/me/docker end to end: a real api and worker convert
+    from a real registry (the layer cache under the hub's workdir)."""
+    CONFIG = {"docker-max-image-size": "1M"}
+
+    @classmethod
+    def start_servers(cls):
+        cls.reg = cls.enter(Registry(cls.tmp))
+        cls.ts = cls.enter(TokenServer(cls.tmp, {"admin": "adminpw", "carol": "carol-secret-pw"}))
+        cls.private = cls.enter(Registry(cls.tmp, auth="token", token_server=cls.ts))
+        cls.private.push_user = ("admin", "adminpw")
+        # a second private registry whose credentials are in the configuration
+        cls.configured = cls.enter(Registry(cls.tmp, auth="basic", users={"dave": "dave-pw"}))
+        cls.configured.push_user = ("dave", "dave-pw")
+        creds = os.path.join(cls.tmp, "docker-config.json")
+        with open(creds, "w") as f:
+            json.dump({"auths": {cls.configured.host: {"username": "dave", "password": "dave-pw"}}}, f)
+        cls.CONFIG = dict(cls.CONFIG, **{"docker-credentials-file": creds,
+                                         "docker-ca-file": cls.configured.ca})
 
     def test_compat_async_events_and_cache(self):
         img = base_image()
@@ -479,6 +519,15 @@ class HubDocker(HubCase):
         self.assertEqual(events[-2], {"status": "update", "message": "Image ready !", "progress": 100})
         self.assertEqual(events[-1], {"status": "info", "info": {
             "status": "success", "file": name, "flist": stats, "timing": {}}})
+        # each layer's end is an event of its own (the web page draws a row per layer)
+        ends = {}
+        for m in msgs:
+            x = re.match(r"^Downloading layers \[.+ / .+\] \(layer (\d+)/(\d+): (\d+) / (\d+) "
+                         r"bytes\)$", m)
+            if x and x.group(3) == x.group(4):
+                ends[int(x.group(1))] = (int(x.group(2)), int(x.group(4)))
+        self.assertEqual(ends, {i + 1: (2, d["size"]) for i, d in enumerate(img.layer_descs)},
+                         msgs)
         job = self.wait_job(jid)
         self.assertEqual(job["state"], "done")
         # from the layer cache and the layer memo: the same flist content
@@ -571,44 +620,49 @@ class HubDocker(HubCase):
 
 
 
-class HubDockerSlow(HubCase):
+class HubDockerEvict(RegistryHubCase):
+    """docker-layer-cache-max: the worker bounds the layer cache after each
+    conversion (least recently used first; worker/layer_evict.c)."""
+    CONFIG = {"docker-layer-cache-max": "1"}
+
+    def test_cache_bounded_after_each_job(self):
+        self.reg.push_image("evict/app", "v1", base_image())
+        cache = os.path.join(self.api.root, "workdir", "layers")
+        for _ in range(2):
+            st, v = self.post({"image": "%s/evict/app:v1" % self.reg.host}, "?async=1")
+            self.assertEqual(st, 202, v)
+            job = self.wait_job(v["payload"]["job"], timeout=60)
+            self.assertEqual(job["state"], "done", job)
+            # a 1-byte bound: nothing of the cache is left, so nothing is cached next time
+            self.assertEqual(job["result"]["layers_cached"], 0)
+            left = [n for sub in ("sha256", "results") if os.path.isdir(os.path.join(cache, sub))
+                    for n in os.listdir(os.path.join(cache, sub))]
+            self.assertEqual(left, [])
+        with open(os.path.join(self.api.root, "worker.log")) as f:
+            self.assertIn("layer cache (", f.read())
+
+
+class HubDockerSlow(RegistryHubCase):
     """A registry that sends its layers slowly: the job stops at
     job-max-duration during the download, publishes nothing, and leaves no
     partial layer in the cache."""
     CONFIG = {"job-max-duration": "3"}
 
     @classmethod
-    def setUpClass(cls):
-        if shutil.which("docker-registry") is None:
-            raise unittest.SkipTest("docker-registry missing") if os.environ.get("CI") != "true" \
-                else AssertionError("docker-registry missing (deployment/install-deps.sh)")
-        cls.tmp_ctx = TempDir()
-        cls.tmp = cls.tmp_ctx.__enter__()
-        cls.blobs = BlobServer(rate=64 * 1024).__enter__()
-        cls.reg = Registry(cls.tmp, redirect="http://localhost:%d/" % cls.blobs.port)
-        cls.blobs.root = cls.reg.storage
-        cls.reg.__enter__()
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.reg.__exit__(None, None, None)
-            cls.blobs.__exit__(None, None, None)
-            cls.tmp_ctx.__exit__(None, None, None)
+    def start_servers(cls):
+        cls.blobs = cls.enter(BlobServer(rate=64 * 1024))
+        reg = Registry(cls.tmp, redirect="http://localhost:%d/" % cls.blobs.port)
+        cls.blobs.root = reg.storage
+        cls.reg = cls.enter(reg)
 
     def test_slow_download_stops_at_job_max_duration(self):
         img = Image([(make_tar([("big", os.urandom(2 << 20))]), "gzip")])
         self.reg.push_image("slow/app", "v1", img)
         t = time.time()
-        ctype, body = multipart({"image": "%s/slow/app:v1" % self.reg.host}, [])
-        st, _, b = self.api.request("POST", "/api/flist/me/docker", {"Content-Type": ctype}, body,
-                                    timeout=60)
-        self.assertEqual(st, 500, b)
+        st, v = self.post({"image": "%s/slow/app:v1" % self.reg.host})
+        self.assertEqual(st, 500, v)
         self.assertIn("layer downloads stopped: the job ran longer than job-max-duration (3 s)",
-                      json.loads(b)["message"])
+                      v["message"])
         self.assertLess(time.time() - t, 15)
         self.assertFalse([n for n in os.listdir(os.path.join(self.api.public, ME)) if "slow" in n])
         cache = os.path.join(self.api.root, "workdir", "layers", "sha256")

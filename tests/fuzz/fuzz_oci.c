@@ -12,6 +12,7 @@
  * Corpus: tests/fuzz/corpus/oci (small layers with whiteouts, opaque
  * markers, hard links, symlinks; configs).
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  * from an index is a valid platform with a valid digest.
  * Corpus: tests/fuzz/corpus/oci_manifest.
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,6 @@
 #include "oci_ref.h"
 
 #define INPUT_MAX (256 * 1024)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,6 +10,7 @@
  * accepted reference holds no '/' and ends in ".flist".
  * Corpus: tests/fuzz/corpus/oci_ref.
  */
+#include "fuzz.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,6 @@
 #include "oci_manifest.h"
 
 #define INPUT_MAX 1024
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -173,7 +173,21 @@ static void test_docker_round_trip_and_refusals(void)
     o = jobmsg_docker_build(&in);
     T_REQUIRE(o && json_object_get(o, "platform") == NULL);
     T_REQUIRE(jobmsg_docker_parse(o, "bob", &out, &err) == 0);
-    T_CHECK(out.platform == NULL && out.credentials == NULL);
+    T_CHECK(out.platform == NULL && out.credentials == NULL && !out.engine);
+    T_CHECK(json_object_get(o, "path") == NULL);   /* the registry path: as older workers read it */
+    json_object_set_new(o, "path", json_string("registry"));
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == 0 && !out.engine);
+    json_object_set_new(o, "path", json_string("daemon"));
+    T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1 && err.code == HUB_E_INVALID);
+    T_STREQ(err.msg, "job input: path is not \"registry\" or \"engine\"");
+    json_object_del(o, "path");
+    in.engine = 1;
+    json_t *eng = jobmsg_docker_build(&in);
+    T_REQUIRE(eng);
+    T_STREQ(json_string_value(json_object_get(eng, "path")), "engine");
+    T_CHECK(jobmsg_docker_parse(eng, "bob", &out, &err) == 0 && out.engine);
+    json_decref(eng);
+    in.engine = 0;
     json_object_set_new(o, "credentials", json_string("user:pass"));
     T_CHECK(jobmsg_docker_parse(o, "bob", &out, &err) == -1);
     T_STREQ(err.msg, "job input: credentials is not an object");

@@ -491,7 +491,8 @@ function setLayer(ui, id, label, pct, msg) {
 
 /* Progress per layer of a Docker conversion, from the events' own fields
  * (layer, layer_progress or current/total) or from the original's messages
- * (HUB-API.md §13.4): "Downloading layers [<done> / <total>]" and
+ * (HUB-API.md §13.4): "Downloading layers [<done> / <total>]" (with the
+ * worker's "(layer <i>/<n>: <bytes> / <bytes> bytes)": one row per layer) and
  * "Extracting layer <i> / <n> [<x> MB / <y> MB]". */
 function layerProgress(ui, ev) {
   const msg = ev.message || '';
@@ -503,6 +504,12 @@ function layerProgress(ui, ev) {
     setLayer(ui, 'l-' + id, 'Layer ' + id.slice(0, 19), pct, msg);
   } else if ((m = /^Downloading layers \[(.+) \/ (.+)\]/.exec(msg))) {
     setLayer(ui, 'download', 'Download', undefined, m[1] + ' of ' + m[2]);
+    const l = /\(layer (\d+)\/(\d+): (\d+) \/ (\d+) bytes\)/.exec(msg);
+    if (l) {
+      const got = Number(l[3]), size = Number(l[4]);
+      setLayer(ui, 'd-' + l[1], 'Layer ' + l[1] + ' of ' + l[2], size > 0 ? (got * 100) / size : undefined,
+        got + ' of ' + size + ' bytes');
+    }
   } else if ((m = /^Extracting layer (\d+) \/ (\d+)(?: \[(\d+) MB \/ (\d+) MB\])?/.exec(msg))) {
     const done = Number(m[1]), n = Number(m[2]);
     for (let i = 1; i <= n; i++) {
