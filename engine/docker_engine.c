@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "http_buf.h"
 #include "oci.h"
 #include "util.h"
 
@@ -66,19 +67,7 @@ typedef struct buf {
 static size_t buf_write(char *data, size_t size, size_t n, void *ud)
 {
     buf *b = ud;
-    size_t len = size * n;
-    if (b->len + len > b->max) {
-        b->over = 1;
-        return 0;
-    }
-    char *p = realloc(b->p, b->len + len + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, data, len);
-    b->p = p;
-    b->len += len;
-    b->p[b->len] = '\0';
-    return len;
+    return http_buf_append(&b->p, &b->len, b->max, &b->over, data, size * n);
 }
 
 /* A handle for DE_URL_BASE + path on the socket. NULL on no memory. */

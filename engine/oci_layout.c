@@ -4,6 +4,7 @@
  * (sha256, size) before use. What `flist create oci:DIR[:TAG]` reads.
  */
 #include "oci_layout.h"
+#include "oci_manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,37 +22,6 @@
 #define LAYOUT_MAX_NESTING 4            /* index -> index -> ... -> manifest */
 #define LAYOUT_REF_NAME "org.opencontainers.image.ref.name"
 #define LAYOUT_ATTESTATION "vnd.docker.reference.type"
-
-static const char *const index_types[] = {
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-};
-static const char *const manifest_types[] = {
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-};
-static const struct {
-    const char *type;
-    oci_compression comp;
-} layer_types[] = {
-    { "application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE },
-    { "application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP },
-    { "application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD },
-    { "application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMP_NONE },
-    { "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", OCI_COMP_GZIP },
-    { "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", OCI_COMP_ZSTD },
-    { "application/vnd.docker.image.rootfs.diff.tar", OCI_COMP_NONE },
-    { "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP },
-    { "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", OCI_COMP_GZIP },
-};
-
-static int in_list(const char *s, const char *const *list, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strcmp(s, list[i]) == 0)
-            return 1;
-    return 0;
-}
 
 /* The hex of a valid "sha256:<64 lower-case hex>" digest, else NULL. */
 static const char *digest_hex(const char *d)
@@ -265,10 +235,7 @@ static int load_manifest(int dirfd, json_t *man, oci_layout_image *img, hub_err 
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(layers, i);
         const char *mt = json_string_value(json_object_get(d, "mediaType"));
-        int comp = -1;
-        for (size_t k = 0; mt && k < sizeof layer_types / sizeof layer_types[0]; k++)
-            if (strcmp(mt, layer_types[k].type) == 0)
-                comp = (int)layer_types[k].comp;
+        int comp = mt ? oci_layer_compression(mt) : -1;
         if (comp < 0)
             return hub_err_setc(err, HUB_E_INVALID, "layer %zu: unsupported media type %s",
                                 i + 1, mt ? mt : "(none)");
@@ -325,7 +292,7 @@ int oci_layout_open(const char *dir, const char *tag, const char *os, const char
         }
         if (!mt)
             mt = json_string_value(json_object_get(blob, "mediaType"));
-        if (in_list(mt, index_types, 2)) {
+        if (mt && oci_mt_is_index(mt)) {
             json_t *next = pick_platform(blob, os, arch, err);
             json_incref(next);
             json_decref(blob);
@@ -334,7 +301,7 @@ int oci_layout_open(const char *dir, const char *tag, const char *os, const char
             failed = !next;
             continue;
         }
-        if (!in_list(mt, manifest_types, 2)) {
+        if (!mt || !oci_mt_is_manifest(mt)) {
             hub_err_setc(err, HUB_E_INVALID, "unsupported manifest media type %s",
                          mt ? mt : "(none)");
             json_decref(blob);

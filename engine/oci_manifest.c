@@ -136,9 +136,7 @@ int oci_index_pick(json_t *index, const char *platform, const char *ref,
                         arch, variant[0] ? "/" : "", variant, ref, have[0] ? have : "no platform");
 }
 
-/* The compression of a layer media type; -1 when it is not a layer type we
- * can read. */
-static int layer_compression(const char *mt)
+int oci_layer_compression(const char *mt)
 {
     static const struct { const char *mt; oci_compression c; } types[] = {
         { "application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE },
@@ -150,6 +148,7 @@ static int layer_compression(const char *mt)
         { "application/vnd.docker.image.rootfs.diff.tar", OCI_COMP_NONE },
         { "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP },
         { "application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMP_ZSTD },
+        { "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", OCI_COMP_GZIP },
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcmp(mt, types[i].mt) == 0)
@@ -179,7 +178,7 @@ int oci_manifest_read(json_t *doc, uint64_t max_size, oci_image *img, char cdige
     for (size_t i = 0; i < n; i++) {
         json_t *l = json_array_get(layers, i);
         const char *lmt = json_string_value(json_object_get(l, "mediaType"));
-        int comp = lmt ? layer_compression(lmt) : -1;
+        int comp = lmt ? oci_layer_compression(lmt) : -1;
         img->layers[i].fd = -1;
         img->n_layers = i + 1;
         if (comp < 0)

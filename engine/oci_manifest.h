@@ -39,6 +39,10 @@ int oci_mt_is_index(const char *mt);
 /* 1 for an OCI image manifest or a Docker schema 2 manifest. */
 int oci_mt_is_manifest(const char *mt);
 
+/* The compression (oci_compression) of a layer media type, OCI or Docker;
+ * -1 when it is not a layer type we can read. */
+int oci_layer_compression(const char *mt);
+
 /* The media type of manifest document `doc` (its mediaType, else the
  * reply's Content-Type without parameters, else guessed from its keys)
  * into mt. Returns 1 for an index, 0 for a manifest, or -1 with err

@@ -3,6 +3,7 @@
  * memory, layer blobs streamed into the cache through one curl multi
  * handle, hashed while they arrive. */
 #include "oci_registry.h"
+#include "http_buf.h"
 #include "oci_manifest.h"
 
 #include <errno.h>
@@ -253,19 +254,7 @@ typedef struct resp {
 static size_t resp_write(char *p, size_t sz, size_t n, void *ud)
 {
     resp *rs = ud;
-    size_t k = sz * n;
-    if (rs->len + k > rs->max) {
-        rs->too_big = 1;
-        return 0;
-    }
-    char *nb = realloc(rs->body, rs->len + k + 1);
-    if (!nb)
-        return 0;
-    rs->body = nb;
-    memcpy(rs->body + rs->len, p, k);
-    rs->len += k;
-    rs->body[rs->len] = '\0';
-    return k;
+    return http_buf_append(&rs->body, &rs->len, rs->max, &rs->too_big, p, sz * n);
 }
 
 /* Copies the value of header `name` (case-insensitive: HTTP/2 sends lower
