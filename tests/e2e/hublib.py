@@ -503,6 +503,22 @@ class ApiServer:
             return b"".join(chunks)
 
 
+def instrumented():
+    """"asan" or "tsan" when the binaries under test carry a sanitizer (their
+    memory figures are not the product's: shadow memory, quarantine), else
+    None."""
+    try:
+        with open(os.path.join(HUB_BIN, "flist-hub-api"), "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if b"__tsan_init" in data:
+        return "tsan"
+    if b"__asan_init" in data:
+        return "asan"
+    return None
+
+
 def api_binary(*args, env=None, config_path=None):
     """Runs flist-hub-api with arguments; returns (status, stdout, stderr)."""
     argv = [os.path.join(HUB_BIN, "flist-hub-api")]
