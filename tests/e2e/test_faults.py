@@ -111,7 +111,8 @@ class FatFlist(unittest.TestCase):
             self.assertEqual(st, 500)
             self.assertIn(b"more than the limit of %d bytes" % self.LIMIT, body)
             self.assertLess(refused_in, 0.1)   # not inflated: its header says enough
-            self.assertEqual(proc_status(pid, "VmHWM"), peak)
+            # nothing near its 65 MiB was ever held (a few pages of headers)
+            self.assertLess(proc_status(pid, "VmHWM") - peak, 8 << 10)
             print("\n  %d concurrent reads of a %d KB flist holding a %d MiB database: all 200 "
                   "in %.2f s, api RSS %d -> peak %d MiB; a %d MiB one refused in %.1f ms"
                   % (self.CLIENTS, len(fat) >> 10, self.DB >> 20, wall, base >> 10, peak >> 10,
