@@ -109,6 +109,11 @@ void web_csrf_token(api_req *r, char token[WEB_CSRF_LEN + 1], int *fresh);
  * fields, or out of memory. */
 json_t *web_form_parse(api_req *r);
 
+/* Replaces r->body by the JSON array sources (the merge route's body) and
+ * names the target (r->args[0], kept in r->scratch). sources is borrowed.
+ * Returns 0 or -1 (out of memory). */
+int web_form_set_merge(api_req *r, json_t *sources, const char *name);
+
 /* The first value of field name in a web_form_parse result, or NULL
  * (form NULL ok). Borrowed from form. */
 const char *web_form_value(json_t *form, const char *name);

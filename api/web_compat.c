@@ -271,19 +271,12 @@ enum MHD_Result web_compat_merge(api_req *r)
         json_t *sources = json_object_get(form, "flists[]");
         if (!sources)
             sources = json_object_get(form, "flists");
-        char *text = sources ? json_dumps(sources, JSON_COMPACT) : strdup("[]");
-        r->scratch = strdup(name);
+        json_t *none = sources ? NULL : json_array();
+        int rc = web_form_set_merge(r, sources ? sources : none, name);
+        json_decref(none);
         json_decref(form);
-        if (!text || !r->scratch) {
-            free(text);
+        if (rc != 0)
             return api_page(r, 500);
-        }
-        free(r->body);
-        r->body = text;
-        r->body_len = strlen(text);
-        r->body_cap = r->body_len + 1;
-        r->args[0] = r->scratch;
-        r->nargs = 1;
     }
     r->capture = 1;
     enum MHD_Result ret = h_merge(r);

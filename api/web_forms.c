@@ -33,9 +33,7 @@ enum MHD_Result h_web_upload_flist(api_req *r)
     return h_upload_flist(r);
 }
 
-/* Replaces r->body by the JSON array sources (merge's body) and names the
- * target. Returns 0 or -1 (out of memory). */
-static int set_merge(api_req *r, json_t *sources, const char *name)
+int web_form_set_merge(api_req *r, json_t *sources, const char *name)
 {
     char *text = json_dumps(sources, JSON_COMPACT);
     r->scratch = strdup(name);
@@ -84,7 +82,7 @@ enum MHD_Result h_web_merge(api_req *r)
         json_decref(body);
         return api_error(r, 400, "missing build (target) name");
     }
-    int rc = set_merge(r, sources, name);
+    int rc = web_form_set_merge(r, sources, name);
     json_decref(body);
     if (rc < 0)
         return api_page(r, 500);

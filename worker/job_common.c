@@ -98,3 +98,11 @@ int job_backend_retry(job_ctx *c, int attempt, hub_err *err)
     }
     return 1;
 }
+
+json_t *job_putdir_stats(const flist_stats *stats)
+{
+    return json_pack("{sIsIsIsIsIsI}",
+        "regular", (json_int_t)stats->regular, "symlink", (json_int_t)stats->symlink,
+        "directory", (json_int_t)stats->directory, "special", (json_int_t)stats->special,
+        "failure", (json_int_t)0, "fullsize", (json_int_t)stats->fullsize);
+}

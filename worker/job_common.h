@@ -70,6 +70,11 @@ int job_build_limits(const job_ctx *c, uint64_t stored, flist_limits *l, hub_err
  * (usage.h; a failure is logged, the job goes on). */
 void job_count_stored(const job_ctx *c, uint64_t bytes);
 
+/* zflist putdir's statistics object of a build ({"regular", "symlink",
+ * "directory", "special", "failure": 0, "fullsize"}), what the original's
+ * upload and docker replies carry. A new reference, or NULL (out of memory). */
+json_t *job_putdir_stats(const flist_stats *stats);
+
 /* After an operation that needed the content backend failed with err:
  * unless err->code is HUB_E_UNAVAILABLE (the backend could not be reached or
  * stopped answering) the failure is final (returns 0, err kept); else, while

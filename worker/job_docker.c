@@ -404,10 +404,7 @@ static int docker_run_job(job_ctx *c, const jobmsg_docker *inp, const char *user
     if (rc != 0)
         return rc;
 
-    json_t *stats_obj = json_pack("{sIsIsIsIsIsI}",
-        "regular", (json_int_t)stats.regular, "symlink", (json_int_t)stats.symlink,
-        "directory", (json_int_t)stats.directory, "special", (json_int_t)stats.special,
-        "failure", (json_int_t)0, "fullsize", (json_int_t)stats.fullsize);
+    json_t *stats_obj = job_putdir_stats(&stats);
     if (!stats_obj)
         return hub_err_setc(err, HUB_E_NOMEM, "out of memory");
     if (job_watch_event(c->watch, 100, "Image ready !", &ev) != 0)

@@ -103,10 +103,7 @@ int job_upload(job_ctx *c, json_t **result, json_t **final_event, hub_err *err)
     if (rc != 0)
         return rc;
 
-    json_t *response = json_pack("{sIsIsIsIsIsI}",
-        "regular", (json_int_t)stats.regular, "symlink", (json_int_t)stats.symlink,
-        "directory", (json_int_t)stats.directory, "special", (json_int_t)stats.special,
-        "failure", (json_int_t)0, "fullsize", (json_int_t)stats.fullsize);
+    json_t *response = job_putdir_stats(&stats);
     if (!response)
         return hub_err_set(err, "out of memory");
     hub_err ev;
