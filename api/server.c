@@ -559,7 +559,12 @@ int server_start(api_server *srv, hub_err *err)
     const hub_config *c = &srv->cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+    /* poll(), not epoll: MHD_quiesce_daemon on an epoll thread pool races
+     * with the workers' own removal of the listening socket and can abort
+     * the process (an open libmicrohttpd defect, seen under TSan: "Failed to
+     * remove listen FD from epoll set"); with poll the quiesce is a message
+     * on each worker's ITC. Suspended connections (waiters) are not polled. */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
