@@ -47,23 +47,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* A memfd holding data[0..n), at offset 0. */
-static int mem_fd(const uint8_t *data, size_t n)
-{
-    int fd = memfd_create("fuzz_oci", MFD_CLOEXEC);
-    if (fd < 0)
-        abort();
-    for (size_t off = 0; off < n;) {
-        ssize_t k = write(fd, data + off, n - off);
-        if (k <= 0)
-            abort();
-        off += (size_t)k;
-    }
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        abort();
-    return fd;
-}
-
 static int check_entry(const flist_entry *e, void *ud)
 {
     (void)ud;
@@ -118,8 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t rest = size - 1;
         size_t split = rest * data[0] / 255;
         oci_layer layers[2] = {
-            { .digest = "", .fd = mem_fd(data + 1, split) },
-            { .digest = "", .fd = mem_fd(data + 1 + split, rest - split) },
+            { .digest = "", .fd = fuzz_mem_fd("fuzz_oci", data + 1, split) },
+            { .digest = "", .fd = fuzz_mem_fd("fuzz_oci", data + 1 + split, rest - split) },
         };
         ok = oci_apply_layers(w, layers, 2, NULL, NULL, &err) == 0;
         close(layers[0].fd);

@@ -148,17 +148,7 @@ static int count_entry(const flist_entry *e, void *ud)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz_tar", MFD_CLOEXEC);
-    if (fd < 0)
-        abort();
-    for (size_t off = 0; off < size;) {
-        ssize_t k = write(fd, data + off, size - off);
-        if (k <= 0)
-            abort();
-        off += (size_t)k;
-    }
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        abort();
+    int fd = fuzz_mem_fd("fuzz_tar", data, size);
 
     hub_err err;
     flist_writer_opts opts = {.threads = 1, .backend = NULL};
